@@ -1,0 +1,89 @@
+"""Which TFLite interpreter implementation runs the model.
+
+Order of preference: LiteRT (``ai_edge_litert``, maintained, numpy 2, Python 3.12+),
+then the legacy ``tflite_runtime`` (Python <= 3.11, numpy < 2, too old for some op
+versions current converters emit), then ``tensorflow.lite`` (heavy; last resort).
+``SERVING_BACKEND`` forces one of ``litert``, ``tflite_runtime``, ``tensorflow``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from serving.errors import ModelLoadError
+
+# name -> (module holding Interpreter, distribution whose version is reported)
+_CANDIDATES: dict[str, tuple[str, str]] = {
+    "litert": ("ai_edge_litert.interpreter", "ai-edge-litert"),
+    "tflite_runtime": ("tflite_runtime.interpreter", "tflite-runtime"),
+    "tensorflow": ("tensorflow.lite", "tensorflow"),
+}
+PREFERENCE: tuple[str, ...] = ("litert", "tflite_runtime", "tensorflow")
+
+_lock = threading.Lock()
+_cache: dict[str | None, Backend] = {}
+
+
+@dataclass(frozen=True)
+class Backend:
+    """An importable interpreter implementation."""
+
+    name: str
+    version: str
+    interpreter_class: Any
+
+    def make_interpreter(self, model_path: str, num_threads: int | None = None) -> Any:
+        """A new, unallocated interpreter for the model file (one per thread at a time)."""
+        return self.interpreter_class(model_path=model_path, num_threads=num_threads)
+
+
+def _version(distribution: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        # tensorflow may be installed as tensorflow-cpu
+        try:
+            return metadata.version(distribution + "-cpu")
+        except metadata.PackageNotFoundError:
+            return "unknown"
+
+
+def _import(name: str) -> Backend:
+    module_name, distribution = _CANDIDATES[name]
+    module = importlib.import_module(module_name)
+    return Backend(name=name, version=_version(distribution), interpreter_class=module.Interpreter)
+
+
+def select_backend(forced: str | None = None) -> Backend:
+    """The backend to use: ``forced`` if given, else the first importable by preference.
+
+    Raises :class:`ModelLoadError` (503) naming what to install when none imports.
+    """
+    with _lock:
+        if forced in _cache:
+            return _cache[forced]
+        if forced is not None and forced not in _CANDIDATES:
+            raise ModelLoadError(
+                f"unknown interpreter backend {forced!r}; choose one of {', '.join(PREFERENCE)}",
+                reason="backend",
+            )
+        errors: list[str] = []
+        for name in (forced,) if forced else PREFERENCE:
+            try:
+                backend = _import(name)
+            except Exception as e:  # ImportError, or numpy ABI errors raised at import
+                errors.append(f"{name}: {e}")
+                continue
+            _cache[forced] = backend
+            return backend
+        raise ModelLoadError(
+            "no TFLite interpreter backend could be imported ("
+            + "; ".join(errors)
+            + "); install ai-edge-litert",
+            reason="backend",
+        )

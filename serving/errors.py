@@ -1,0 +1,64 @@
+"""One error hierarchy for the whole runtime: every error carries its HTTP status.
+
+The HTTP layer turns any :class:`ServingError` into ``{"error": message}`` with
+``status_code``; anything else is an unexpected failure (500, traceback logged).
+"""
+
+from __future__ import annotations
+
+
+class ServingError(Exception):
+    """Base class: a message meant for the client and the HTTP status it maps to."""
+
+    status_code: int = 500
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if status_code is not None:
+            self.status_code = status_code
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class BadRequest(ServingError):
+    """The request is malformed or does not fit the model (400)."""
+
+    status_code = 400
+
+
+class NotFound(ServingError):
+    """No such route, model or version (404)."""
+
+    status_code = 404
+
+
+class MethodNotAllowed(ServingError):
+    """The route exists but not for this method (405); ``allow`` lists the methods."""
+
+    status_code = 405
+
+    def __init__(self, message: str, allow: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.allow = allow
+
+
+class PayloadTooLarge(ServingError):
+    """The request body is over the configured limit (413)."""
+
+    status_code = 413
+
+
+class ModelLoadError(ServingError):
+    """The model could not be loaded (503: the next request tries again).
+
+    ``reason`` is a short machine-readable cause: ``missing``, ``not_tflite``,
+    ``custom_op``, ``op_version``, ``source`` (download failed), ``backend`` or ``invalid``.
+    """
+
+    status_code = 503
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
