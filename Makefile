@@ -49,5 +49,9 @@ pytest-legacy: $(LEGACY)/.installed $(DEV)/.installed
 
 test: lint pytest pytest-legacy
 
+# Rebuild model/quantized_model.tflite: train the digits CNN (fixed seed), quantize via the CLI.
+model: $(DEV)/.installed
+	$(DEV)/bin/python model/train_digits.py
+
 clean:
 	rm -rf $(RUNTIME) $(DEV) $(LEGACY) .pytest_cache .ruff_cache build

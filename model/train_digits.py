@@ -1,0 +1,144 @@
+"""Train the bundled digits classifier and quantize it into ``model/quantized_model.tflite``.
+
+One command (``make model``) rebuilds the bundled model from scratch, with no download:
+
+1. trains a small CNN on scikit-learn's bundled 8x8 digits with a fixed seed;
+2. saves it as a Keras model, plus ``calibration.npz`` and ``eval.npz`` (held-out, with
+   ``labels``) keyed by the model's input name, in the build directory;
+3. runs the converter CLI (``python -m convert``) in ``int8`` mode, which writes the
+   ``.tflite`` only once it has loaded and run in the serving runtime and agrees with the
+   Keras model on the held-out digits.
+
+Input: float32 ``(N, 8, 8, 1)`` pixels scaled to 0..1 (``pixel / 16``). Output: 10 softmax
+probabilities.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+INPUT_NAME = "pixels"
+OUTPUT_NAME = "probabilities"
+SEED = 0
+EVAL_FRACTION = 0.2
+
+
+def load_digits_split(seed: int = SEED) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x_train, y_train, x_eval, y_eval): digits as float32 (N, 8, 8, 1) in 0..1, stratified."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    x = (digits.images.astype(np.float32) / 16.0)[..., np.newaxis]
+    y = digits.target.astype(np.int64)
+    x_train, x_eval, y_train, y_eval = train_test_split(
+        x, y, test_size=EVAL_FRACTION, random_state=seed, stratify=y
+    )
+    return x_train, y_train, x_eval, y_eval
+
+
+def build_model():  # -> keras.Model (keras imported lazily: it imports TensorFlow)
+    """The CNN: two 3x3 convolutions, max-pooling, a small dense head, softmax over 10."""
+    import keras
+
+    inputs = keras.Input(shape=(8, 8, 1), name=INPUT_NAME)
+    x = keras.layers.Conv2D(16, 3, padding="same", activation="relu")(inputs)
+    x = keras.layers.Conv2D(32, 3, padding="same", activation="relu")(x)
+    x = keras.layers.MaxPooling2D(2)(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(64, activation="relu")(x)
+    x = keras.layers.Dropout(0.2, seed=SEED)(x)
+    outputs = keras.layers.Dense(10, activation="softmax", name=OUTPUT_NAME)(x)
+    return keras.Model(inputs, outputs, name="digits_cnn")
+
+
+def train(build_dir: Path, epochs: int) -> Path:
+    """Train with a fixed seed; write the Keras model and the .npz files; return the model path."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(SEED)
+    tf.config.experimental.enable_op_determinism()
+
+    x_train, y_train, x_eval, y_eval = load_digits_split()
+    model = build_model()
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    model.fit(x_train, y_train, epochs=epochs, batch_size=32, shuffle=True, verbose=2)
+    _, accuracy = model.evaluate(x_eval, y_eval, verbose=0)
+    print(f"keras accuracy on {len(x_eval)} held-out digits: {accuracy:.4f}", file=sys.stderr)
+
+    build_dir.mkdir(parents=True, exist_ok=True)
+    keras_path = build_dir / "digits.keras"
+    model.save(keras_path)
+    # Calibration: training images (what the model was fitted on); eval: held out, with labels.
+    np.savez(build_dir / "calibration.npz", **{INPUT_NAME: x_train})
+    np.savez(build_dir / "eval.npz", **{INPUT_NAME: x_eval, "labels": y_eval})
+    return keras_path
+
+
+def convert(build_dir: Path, keras_path: Path, output: Path, min_agreement: float) -> None:
+    """Run the converter CLI in int8 mode; it exits non-zero (writing nothing) on failure."""
+    cmd = [
+        sys.executable, "-m", "convert", str(keras_path),
+        "-o", str(output),
+        "--mode", "int8",
+        "--calibration", str(build_dir / "calibration.npz"),
+        "--calibration-samples", "500",
+        "--eval", str(build_dir / "eval.npz"),
+        "--min-agreement", str(min_agreement),
+        "--report", str(build_dir / "report.json"),
+    ]  # fmt: skip
+    print("+ " + " ".join(cmd), file=sys.stderr)
+    result = subprocess.run(cmd, cwd=REPO, check=False)
+    if result.returncode != 0:
+        sys.exit(result.returncode)
+
+
+def convert_directly(build_dir: Path, keras_path: Path, output: Path) -> None:
+    """Interim: full-integer int8 conversion without the CLI (until the CLI lands)."""
+    import keras
+    import tensorflow as tf
+
+    model = keras.models.load_model(keras_path)
+    calibration = np.load(build_dir / "calibration.npz")[INPUT_NAME]
+
+    def representative():
+        for i in range(min(500, len(calibration))):
+            yield [calibration[i : i + 1]]
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    output.write_bytes(converter.convert())
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse arguments, train, convert."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--build-dir", type=Path, default=REPO / "build" / "digits")
+    default_output = REPO / "model" / "quantized_model.tflite"
+    parser.add_argument("-o", "--output", type=Path, default=default_output)
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--min-agreement", type=float, default=0.99)
+    args = parser.parse_args(argv)
+    keras_path = train(args.build_dir, args.epochs)
+    convert_directly(args.build_dir, keras_path, args.output)
+
+
+if __name__ == "__main__":
+    main()
