@@ -1,0 +1,16 @@
+"""Cloud Function entry point (target ``predict``): hand the request to the serving runtime.
+
+Importing this module loads nothing heavy; the model is loaded on the first request
+that needs it and reused by every warm request (see ``serving.runtime``).
+"""
+
+import flask
+import functions_framework
+
+from serving import app
+
+
+@functions_framework.http
+def predict(request: flask.Request) -> flask.Response:
+    """TensorFlow Serving REST and Open Inference Protocol routes for the served model."""
+    return app.handle(request)

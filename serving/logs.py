@@ -1,0 +1,46 @@
+"""Structured JSON log lines on stdout, the format Cloud Logging parses into fields.
+
+Each line is one JSON object with ``severity`` and ``message`` plus any fields given
+(``cold_start``, ``load_ms``, ``invoke_ms``, ...). Cloud Logging lifts ``severity`` and
+``logging.googleapis.com/trace`` out of the payload.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+from typing import Any
+
+_logger = logging.getLogger("serving")
+_configured = threading.Lock()
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats a record and its ``fields`` extra as one JSON line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {"severity": record.levelname, "message": record.getMessage()}
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["stack_trace"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str, separators=(",", ":"))
+
+
+def configure(level: str = "INFO") -> None:
+    """Send the ``serving`` logger's records to stdout as JSON (idempotent)."""
+    with _configured:
+        if not _logger.handlers:
+            handler = logging.StreamHandler(sys.stdout)
+            handler.setFormatter(JsonFormatter())
+            _logger.addHandler(handler)
+            _logger.propagate = False
+        _logger.setLevel(level)
+
+
+def log(severity: int, message: str, *, exc_info: bool = False, **fields: Any) -> None:
+    """Log ``message`` at ``severity`` (a ``logging`` level) with structured ``fields``."""
+    if not _logger.handlers:
+        configure()
+    _logger.log(severity, message, exc_info=exc_info, extra={"fields": fields})

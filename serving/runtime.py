@@ -1,0 +1,124 @@
+"""The process-wide model: loaded lazily on first use, exactly once, retried after a failure.
+
+Warm requests reuse the loaded :class:`Model`. Concurrent first requests wait for the
+single load in progress. When a load fails, the requests that waited for it get its
+error, and the next request to arrive tries again: a failure never sticks.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from serving import logs
+from serving.errors import ModelLoadError, ServingError
+from serving.model import Model
+from serving.settings import Settings
+from serving.source import fetch_model
+
+START, LOADING, AVAILABLE, FAILED = "START", "LOADING", "AVAILABLE", "FAILED"
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """The model, and the load time if this very call paid for loading it (cold start)."""
+
+    model: Model
+    load_ms: float | None
+
+
+class Runtime:
+    """Holds the settings and the lazily loaded model of one server process."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self._settings = settings
+        self._model: Model | None = None
+        self._error: ServingError | None = None
+        self._attempts = 0
+        self._loading = False
+        self._lock = threading.Lock()
+
+    @property
+    def settings(self) -> Settings:
+        """The settings, read from the environment on first use."""
+        if self._settings is None:
+            self._settings = Settings.from_env()
+            logs.configure(self._settings.log_level)
+        return self._settings
+
+    def state(self) -> tuple[str, ServingError | None]:
+        """``START``, ``LOADING``, ``AVAILABLE`` or ``FAILED``, and the last load error."""
+        if self._model is not None:
+            return AVAILABLE, None
+        if self._loading:
+            return LOADING, None
+        if self._error is not None:
+            return FAILED, self._error
+        return START, None
+
+    def load(self) -> Loaded:
+        """The model, loading it now if no load has succeeded yet."""
+        model = self._model
+        if model is not None:  # the warm path: no lock
+            return Loaded(model, None)
+        seen = self._attempts
+        with self._lock:
+            if self._model is not None:
+                return Loaded(self._model, None)
+            if self._attempts != seen and self._error is not None:
+                # We queued behind a load that just failed: report it rather than
+                # piling another (possibly slow) attempt onto a broken source.
+                raise self._error
+            return self._load_locked()
+
+    def _load_locked(self) -> Loaded:
+        self._loading = True
+        started = time.perf_counter()
+        try:
+            settings = self.settings
+            path = fetch_model(
+                settings.model_path, cache_dir=settings.cache_dir, timeout=settings.gcs_timeout
+            )
+            model = Model.load(
+                path,
+                backend=settings.backend,
+                pool_size=settings.pool_size,
+                num_threads=settings.num_threads,
+                max_batch_size=settings.max_batch_size,
+            )
+        except ServingError as e:
+            self._fail(e, started)
+            raise
+        except Exception as e:  # an unforeseen loader failure is still a 503, retried next time
+            error = ModelLoadError(f"model could not be loaded: {type(e).__name__}: {e}", "invalid")
+            self._fail(error, started, exc_info=True)
+            raise error from e
+        finally:
+            self._attempts += 1
+            self._loading = False
+        load_ms = (time.perf_counter() - started) * 1000
+        self._model, self._error = model, None
+        logs.log(
+            logging.INFO,
+            "model loaded",
+            cold_start=True,
+            load_ms=round(load_ms, 2),
+            model_path=settings.model_path,
+            backend=model.backend.name,
+            backend_version=model.backend.version,
+            pool_size=settings.pool_size,
+            threads=settings.num_threads,
+        )
+        return Loaded(model, load_ms)
+
+    def _fail(self, error: ServingError, started: float, exc_info: bool = False) -> None:
+        self._error = error
+        logs.log(
+            logging.ERROR,
+            f"model load failed: {error}",
+            exc_info=exc_info,
+            load_ms=round((time.perf_counter() - started) * 1000, 2),
+            reason=getattr(error, "reason", None),
+        )

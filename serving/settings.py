@@ -1,0 +1,120 @@
+"""Runtime settings, read once from the environment into one frozen, typed object."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from serving.errors import ServingError
+
+BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "model" / "quantized_model.tflite"
+BACKENDS = ("litert", "tflite_runtime", "tensorflow")
+
+
+class ConfigError(ServingError):
+    """An environment variable has a value the server cannot use (500: operator's mistake)."""
+
+    status_code = 500
+
+
+def _usable_cpus() -> int:
+    # sched_getaffinity honours CPU limits set on the container; cpu_count does not.
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server reads from its environment.
+
+    ==========================  ==========================================  ==================
+    variable                    meaning                                     default
+    ==========================  ==========================================  ==================
+    MODEL_PATH                  local path or ``gs://bucket/object``        bundled model
+    MODEL_NAME                  name in the REST routes                     ``model``
+    MODEL_VERSION               version reported and accepted in routes     ``1``
+    INTERPRETER_POOL_SIZE       interpreters serving requests in parallel   usable CPUs
+    INTERPRETER_THREADS         threads per interpreter                     ``1``
+    SERVING_BACKEND             force litert / tflite_runtime / tensorflow  first importable
+    MAX_REQUEST_BYTES           request body limit (413 above it)           10 MiB
+    MAX_BATCH_SIZE              instances per invoke (larger are chunked)   ``64``
+    GCS_TIMEOUT_SECONDS         bound on a gs:// model download             ``60``
+    MODEL_CACHE_DIR             where gs:// models are cached               temp dir
+    LOG_LEVEL                   DEBUG / INFO / WARNING / ERROR              ``INFO``
+    ==========================  ==========================================  ==================
+    """
+
+    model_path: str
+    model_name: str = "model"
+    model_version: str = "1"
+    pool_size: int = 1
+    num_threads: int = 1
+    backend: str | None = None
+    max_request_bytes: int = 10 * 1024 * 1024
+    max_batch_size: int = 64
+    gcs_timeout: float = 60.0
+    cache_dir: Path = Path(tempfile.gettempdir()) / "tflite-model-cache"
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings; a bad value raises :class:`ConfigError` naming the variable."""
+        env = os.environ if environ is None else environ
+        backend = env.get("SERVING_BACKEND") or None
+        if backend is not None and backend not in BACKENDS:
+            raise ConfigError(f"SERVING_BACKEND={backend!r} is not one of {', '.join(BACKENDS)}")
+        log_level = env.get("LOG_LEVEL", "INFO").upper()
+        if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ConfigError(f"LOG_LEVEL={log_level!r} is not DEBUG, INFO, WARNING or ERROR")
+        return cls(
+            model_path=env.get("MODEL_PATH") or str(BUNDLED_MODEL),
+            model_name=_name(env, "MODEL_NAME", "model"),
+            model_version=_name(env, "MODEL_VERSION", "1"),
+            pool_size=_positive_int(env, "INTERPRETER_POOL_SIZE", _usable_cpus()),
+            num_threads=_positive_int(env, "INTERPRETER_THREADS", 1),
+            backend=backend,
+            max_request_bytes=_positive_int(env, "MAX_REQUEST_BYTES", cls.max_request_bytes),
+            max_batch_size=_positive_int(env, "MAX_BATCH_SIZE", cls.max_batch_size),
+            gcs_timeout=_positive_float(env, "GCS_TIMEOUT_SECONDS", cls.gcs_timeout),
+            cache_dir=Path(env.get("MODEL_CACHE_DIR") or cls.cache_dir),
+            log_level=log_level,
+        )
+
+
+def _name(env: Mapping[str, str], key: str, default: str) -> str:
+    value = env.get(key) or default
+    # Names appear in URL paths: keep them to one path segment.
+    if "/" in value or ":" in value or value.strip() != value:
+        raise ConfigError(f"{key}={value!r} must not contain '/', ':' or surrounding spaces")
+    return value
+
+
+def _positive_int(env: Mapping[str, str], key: str, default: int) -> int:
+    raw = env.get(key)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as e:
+        raise ConfigError(f"{key}={raw!r} is not an integer") from e
+    if value < 1:
+        raise ConfigError(f"{key}={raw!r} must be at least 1")
+    return value
+
+
+def _positive_float(env: Mapping[str, str], key: str, default: float) -> float:
+    raw = env.get(key)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError as e:
+        raise ConfigError(f"{key}={raw!r} is not a number") from e
+    if not value > 0:
+        raise ConfigError(f"{key}={raw!r} must be greater than 0")
+    return value
