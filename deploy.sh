@@ -1,0 +1,427 @@
+#!/usr/bin/env bash
+# One command from checkout to a live, authenticated Cloud Function (2nd gen) serving the
+# TFLite model, with an optional Cloud Scheduler warm-up. `./deploy.sh --help` lists every
+# setting; `./deploy.sh --dry-run` prints the gcloud commands without running any.
+set -euo pipefail
+
+readonly PROG="deploy.sh"
+# The function source is this script's directory (main.py, serving/, model/, requirements.txt);
+# .gcloudignore there keeps tests, tools and virtual environments out of the upload.
+SOURCE_DIR="$(cd "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)"
+readonly SOURCE_DIR
+readonly BUNDLED_MODEL="${SOURCE_DIR}/model/quantized_model.tflite"
+readonly READY_ROUTE="/v2/health/ready"
+# Stand-in for the deployed URL in --dry-run output (known only after the deploy).
+# shellcheck disable=SC2016  # a literal variable reference, expanded by whoever pastes it
+readonly URL_VAR='${FUNCTION_URL}'
+
+usage() {
+  cat <<'EOF'
+Usage: ./deploy.sh [options]
+
+Deploys this checkout as an HTTP Cloud Function (2nd gen, entry point `predict`), private by
+default: callers need roles/run.invoker and an identity token. Each option falls back to the
+environment variable shown, then to the default.
+
+Function
+  --name NAME                 DEPLOY_FUNCTION_NAME      default: tflite-predict
+  --project PROJECT           DEPLOY_PROJECT, then GOOGLE_CLOUD_PROJECT, then
+                              `gcloud config get-value project`
+  --region REGION             DEPLOY_REGION             default: us-central1
+  --runtime RUNTIME           DEPLOY_RUNTIME            default: python312
+  --service-account EMAIL     DEPLOY_SERVICE_ACCOUNT    default: the project's default
+                              compute service account (runtime identity; it needs
+                              storage.objects.get on a gs:// model)
+
+Resources and scaling
+  --memory SIZE               DEPLOY_MEMORY             default: 1Gi  (k, M, G, Ki, Mi, Gi)
+  --cpu N                     DEPLOY_CPU                default: 1    (e.g. 0.5, 1, 2, 2000m)
+  --concurrency N             DEPLOY_CONCURRENCY        default: the pool size
+                              (requests per instance; above 1 needs --cpu of at least 1)
+  --min-instances N           DEPLOY_MIN_INSTANCES      default: 0    (>0: always warm, billed idle)
+  --max-instances N           DEPLOY_MAX_INSTANCES      default: 10   (caps cost)
+  --timeout DURATION          DEPLOY_TIMEOUT            default: 60s  (1s..3600s; "90", "90s", "5m")
+
+Model and serving (passed to the function as environment variables)
+  --model gs://BUCKET/OBJECT  DEPLOY_MODEL              default: the bundled
+                              model/quantized_model.tflite, shipped in the source upload
+  --upload [FILE]             DEPLOY_UPLOAD=FILE        copy FILE (default: the bundled model)
+                              to the --model location first
+  --model-name NAME           DEPLOY_MODEL_NAME         default: model  (URL path segment)
+  --model-version VERSION     DEPLOY_MODEL_VERSION      default: 1
+  --pool-size N               DEPLOY_POOL_SIZE          default: 4  (INTERPRETER_POOL_SIZE)
+  --threads N                 DEPLOY_THREADS            default: 1  (INTERPRETER_THREADS)
+  --env KEY=VALUE             DEPLOY_ENV="K=V K2=V2"    more function settings, repeatable
+                              (e.g. SERVING_BACKEND, MAX_REQUEST_BYTES, GCS_TIMEOUT_SECONDS)
+
+Warm-up (Cloud Scheduler calls GET /v2/health/ready with an OIDC token)
+  --warmup "CRON"             DEPLOY_WARMUP             default: off  (e.g. "*/10 * * * *", UTC)
+  --warmup-service-account EMAIL
+                              DEPLOY_WARMUP_SERVICE_ACCOUNT  required with --warmup; granted
+                              roles/run.invoker on the function
+  --warmup-job NAME           DEPLOY_WARMUP_JOB         default: <name>-warmup
+  --warmup-location REGION    DEPLOY_WARMUP_LOCATION    default: the function's region
+
+Access and mode
+  --allow-unauthenticated     make the function public (flag only, no environment fallback:
+                              public access must be asked for explicitly)
+  --dry-run                   DEPLOY_DRY_RUN=1          print the gcloud commands, quoted for
+                              pasting, and run none
+  -h, --help                  this help
+
+Exit status: 0 on success, 2 when a check fails (the message names the setting), otherwise
+the failing gcloud command's status.
+EOF
+}
+
+die() {
+  printf '%s: %s\n' "$PROG" "$1" >&2
+  exit 2
+}
+
+# One word quoted for the shell: as-is when safe, else in single quotes. The dry-run stand-in
+# for the function URL stays a live, double-quoted variable reference.
+quote_word() {
+  local word="$1"
+  if [[ "$word" == *"$URL_VAR"* ]]; then
+    local before="${word%%"$URL_VAR"*}" after="${word#*"$URL_VAR"}"
+    [[ -z "$before" ]] || quote_word "$before"
+    printf '"%s"' "$URL_VAR"
+    [[ -z "$after" ]] || quote_word "$after"
+  elif [[ "$word" =~ ^[A-Za-z0-9_@%+=:,./-]+$ ]]; then
+    printf '%s' "$word"
+  else
+    printf "'%s'" "${word//\'/\'\\\'\'}"
+  fi
+}
+
+# A command line, each argument quoted so that the line can be pasted into a shell.
+quote_command() {
+  local arg sep=""
+  for arg in "$@"; do
+    printf '%s' "$sep"
+    quote_word "$arg"
+    sep=" "
+  done
+  printf '\n'
+}
+
+# Runs a gcloud command, or only prints it under --dry-run.
+run() {
+  if [[ "$DRY_RUN" == 1 ]]; then
+    quote_command "$@"
+  else
+    printf '+ %s' "$(quote_command "$@")" >&2
+    printf '\n' >&2
+    "$@"
+  fi
+}
+
+# --- settings: flag, then environment, then default ------------------------------------------
+NAME="${DEPLOY_FUNCTION_NAME:-tflite-predict}"
+PROJECT="${DEPLOY_PROJECT:-${GOOGLE_CLOUD_PROJECT:-}}"
+REGION="${DEPLOY_REGION:-us-central1}"
+RUNTIME="${DEPLOY_RUNTIME:-python312}"
+SERVICE_ACCOUNT="${DEPLOY_SERVICE_ACCOUNT:-}"
+MEMORY="${DEPLOY_MEMORY:-1Gi}"
+CPU="${DEPLOY_CPU:-1}"
+CONCURRENCY="${DEPLOY_CONCURRENCY:-}"
+MIN_INSTANCES="${DEPLOY_MIN_INSTANCES:-0}"
+MAX_INSTANCES="${DEPLOY_MAX_INSTANCES:-10}"
+TIMEOUT="${DEPLOY_TIMEOUT:-60s}"
+MODEL="${DEPLOY_MODEL:-}"
+UPLOAD="${DEPLOY_UPLOAD:-}"
+MODEL_NAME="${DEPLOY_MODEL_NAME:-model}"
+MODEL_VERSION="${DEPLOY_MODEL_VERSION:-1}"
+POOL_SIZE="${DEPLOY_POOL_SIZE:-4}"
+THREADS="${DEPLOY_THREADS:-1}"
+EXTRA_ENV=()
+if [[ -n "${DEPLOY_ENV:-}" ]]; then
+  read -r -a EXTRA_ENV <<<"$DEPLOY_ENV"
+fi
+WARMUP="${DEPLOY_WARMUP:-}"
+WARMUP_SA="${DEPLOY_WARMUP_SERVICE_ACCOUNT:-}"
+WARMUP_JOB="${DEPLOY_WARMUP_JOB:-}"
+WARMUP_LOCATION="${DEPLOY_WARMUP_LOCATION:-}"
+ALLOW_UNAUTHENTICATED=0
+DRY_RUN="${DEPLOY_DRY_RUN:-0}"
+
+# The value of option $1 given as $2 (missing values are an error, not the next option).
+need_value() {
+  [[ $# -ge 2 && -n "$2" && "$2" != --* ]] || die "$1 needs a value (see --help)"
+}
+
+while [[ $# -gt 0 ]]; do
+  opt="$1"
+  case "$opt" in
+    --*=*) set -- "${opt%%=*}" "${opt#*=}" "${@:2}"; continue ;;
+    -h | --help) usage; exit 0 ;;
+    --dry-run) DRY_RUN=1; shift; continue ;;
+    --allow-unauthenticated) ALLOW_UNAUTHENTICATED=1; shift; continue ;;
+    --upload)
+      # Optional value: a following argument that is not an option names the file.
+      if [[ $# -ge 2 && "$2" != --* ]]; then UPLOAD="$2"; shift 2; else UPLOAD="$BUNDLED_MODEL"; shift; fi
+      continue ;;
+  esac
+  need_value "$@"
+  case "$opt" in
+    --name) NAME="$2" ;;
+    --project) PROJECT="$2" ;;
+    --region) REGION="$2" ;;
+    --runtime) RUNTIME="$2" ;;
+    --service-account) SERVICE_ACCOUNT="$2" ;;
+    --memory) MEMORY="$2" ;;
+    --cpu) CPU="$2" ;;
+    --concurrency) CONCURRENCY="$2" ;;
+    --min-instances) MIN_INSTANCES="$2" ;;
+    --max-instances) MAX_INSTANCES="$2" ;;
+    --timeout) TIMEOUT="$2" ;;
+    --model) MODEL="$2" ;;
+    --model-name) MODEL_NAME="$2" ;;
+    --model-version) MODEL_VERSION="$2" ;;
+    --pool-size) POOL_SIZE="$2" ;;
+    --threads) THREADS="$2" ;;
+    --env) EXTRA_ENV+=("$2") ;;
+    --warmup) WARMUP="$2" ;;
+    --warmup-service-account) WARMUP_SA="$2" ;;
+    --warmup-job) WARMUP_JOB="$2" ;;
+    --warmup-location) WARMUP_LOCATION="$2" ;;
+    *) die "unknown option: $opt (see --help)" ;;
+  esac
+  shift 2
+done
+CONCURRENCY="${CONCURRENCY:-$POOL_SIZE}"
+WARMUP_JOB="${WARMUP_JOB:-${NAME}-warmup}"
+WARMUP_LOCATION="${WARMUP_LOCATION:-$REGION}"
+
+# --- checks: everything that can be known before touching the cloud --------------------------
+# "$1" must be a whole number in [$2, $3]; the message names setting $4.
+check_int() {
+  local message="$4 must be a whole number from $2 to $3, got '$1'"
+  [[ "$1" =~ ^[0-9]+$ ]] || die "$message"
+  (( 10#$1 >= $2 && 10#$1 <= $3 )) || die "$message"
+}
+
+# CPU in thousandths of a vCPU ("0.5" -> 500, "2" -> 2000, "2000m" -> 2000); "" if malformed.
+cpu_millis() {
+  if [[ "$1" =~ ^([0-9]+)m$ ]]; then
+    printf '%d' "$((10#${BASH_REMATCH[1]}))"
+  elif [[ "$1" =~ ^([0-9]*)(\.([0-9]{0,3}))?$ && "$1" != "." && -n "$1" ]]; then
+    local whole="${BASH_REMATCH[1]:-0}" frac="${BASH_REMATCH[3]}000"
+    printf '%d' "$((10#$whole * 1000 + 10#${frac:0:3}))"
+  fi
+}
+
+# "$1" as seconds ("60", "60s", "2m"); "" if malformed.
+duration_seconds() {
+  if [[ "$1" =~ ^([0-9]+)s?$ ]]; then
+    printf '%d' "$((10#${BASH_REMATCH[1]}))"
+  elif [[ "$1" =~ ^([0-9]+)m$ ]]; then
+    printf '%d' "$((10#${BASH_REMATCH[1]} * 60))"
+  fi
+}
+
+check_email() {
+  [[ "$1" =~ ^[^@[:space:],]+@[^@[:space:],]+\.[a-z]+$ ]] ||
+    die "$2 must be a service account email (name@project.iam.gserviceaccount.com), got '$1'"
+}
+
+# A value set through --set-env-vars: gcloud splits that list on commas.
+check_env_value() {
+  [[ "$2" != *,* && "$2" != *$'\n'* ]] || die "$1 must not contain a comma or newline, got '$2'"
+}
+
+[[ "$NAME" =~ ^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$ ]] ||
+  die "function name must be 1-63 lowercase letters, digits or hyphens, starting with a letter, got '$NAME'"
+[[ "$REGION" =~ ^[a-z]+-[a-z]+[0-9]+$ ]] || die "region must look like us-central1, got '$REGION'"
+[[ "$WARMUP_LOCATION" =~ ^[a-z]+-[a-z]+[0-9]+$ ]] ||
+  die "warm-up location must look like us-central1, got '$WARMUP_LOCATION'"
+[[ "$RUNTIME" =~ ^python3[0-9]+$ ]] || die "runtime must be a Python runtime such as python312, got '$RUNTIME'"
+[[ "$MEMORY" =~ ^[1-9][0-9]*(k|M|G|Ki|Mi|Gi)$ ]] ||
+  die "memory must be a size with a unit (k, M, G, Ki, Mi, Gi) such as 512Mi or 1Gi, got '$MEMORY'"
+CPU_MILLIS="$(cpu_millis "$CPU")"
+(( ${CPU_MILLIS:-0} > 0 )) ||
+  die "cpu must be a positive number of vCPUs such as 0.5, 1, 2 or 2000m, got '$CPU'"
+check_int "$CONCURRENCY" 1 1000 "concurrency"
+check_int "$MIN_INSTANCES" 0 1000 "min-instances"
+check_int "$MAX_INSTANCES" 1 1000 "max-instances"
+check_int "$POOL_SIZE" 1 64 "pool-size"
+check_int "$THREADS" 1 64 "threads"
+(( 10#$MIN_INSTANCES <= 10#$MAX_INSTANCES )) ||
+  die "min-instances ($MIN_INSTANCES) must not exceed max-instances ($MAX_INSTANCES)"
+# Cloud Run serves one request at a time on a fractional vCPU.
+(( 10#$CONCURRENCY == 1 || CPU_MILLIS >= 1000 )) ||
+  die "concurrency $CONCURRENCY needs at least 1 vCPU, got --cpu $CPU: raise --cpu to 1 or set --concurrency 1"
+TIMEOUT_SECONDS="$(duration_seconds "$TIMEOUT")"
+(( ${TIMEOUT_SECONDS:-0} >= 1 && ${TIMEOUT_SECONDS:-0} <= 3600 )) ||
+  die "timeout must be a duration from 1s to 3600s such as 60s or 5m, got '$TIMEOUT'"
+[[ "$MODEL_NAME" =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] ||
+  die "model name must be letters, digits, '.', '_' or '-' (it is a URL path segment), got '$MODEL_NAME'"
+check_env_value "model version" "$MODEL_VERSION"
+[[ -n "$MODEL_VERSION" ]] || die "model version must not be empty"
+[[ -z "$SERVICE_ACCOUNT" ]] || check_email "$SERVICE_ACCOUNT" "service account"
+
+# The option that owns an environment variable deploy.sh sets itself ("" for any other).
+owning_option() {
+  case "$1" in
+    MODEL_PATH) echo --model ;;
+    MODEL_NAME) echo --model-name ;;
+    MODEL_VERSION) echo --model-version ;;
+    INTERPRETER_POOL_SIZE) echo --pool-size ;;
+    INTERPRETER_THREADS) echo --threads ;;
+    THREADS) echo --concurrency ;;
+  esac
+}
+# ${a[@]+"${a[@]}"}: an empty array under `set -u` on bash 3.2 (macOS) and 4.x.
+for pair in ${EXTRA_ENV[@]+"${EXTRA_ENV[@]}"}; do
+  [[ "$pair" =~ ^([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]] || die "--env needs KEY=VALUE, got '$pair'"
+  key="${BASH_REMATCH[1]}" value="${BASH_REMATCH[2]}"
+  owner="$(owning_option "$key")"
+  [[ -z "$owner" ]] || die "--env $key is set by $owner; use that option"
+  check_env_value "--env $key" "$value"
+done
+
+if [[ -n "$MODEL" ]]; then
+  # Bucket names: 3-63 characters (up to 222 with dots) of a-z 0-9 - _ . starting and ending
+  # with a letter or digit; the object is a non-empty name that is not a "folder".
+  [[ "$MODEL" =~ ^gs://([a-z0-9][a-z0-9._-]{1,220}[a-z0-9])/([^[:cntrl:]]+)$ ]] ||
+    die "--model must be gs://BUCKET/OBJECT with a lowercase bucket name and an object name, got '$MODEL'"
+  bucket="${BASH_REMATCH[1]}" object="${BASH_REMATCH[2]}"
+  [[ "$bucket" == *.* || ${#bucket} -le 63 ]] || die "bucket name longer than 63 characters in '$MODEL'"
+  [[ "$bucket" != *..* && "$bucket" != goog* ]] || die "bucket name '$bucket' is not allowed in '$MODEL'"
+  [[ "$object" != */ ]] || die "--model names a folder, not an object: '$MODEL' (add the file name)"
+  check_env_value "--model" "$MODEL"
+fi
+if [[ -n "$UPLOAD" ]]; then
+  [[ -n "$MODEL" ]] || die "--upload needs --model gs://BUCKET/OBJECT to copy the model to"
+  [[ -f "$UPLOAD" ]] || die "model file not found: $UPLOAD"
+elif [[ -z "$MODEL" ]]; then
+  [[ -f "$BUNDLED_MODEL" ]] ||
+    die "model file not found: $BUNDLED_MODEL (build it, or pass --model gs://BUCKET/OBJECT)"
+fi
+for required in main.py requirements.txt .gcloudignore; do
+  [[ -f "${SOURCE_DIR}/${required}" ]] || die "function source incomplete: ${SOURCE_DIR}/${required} not found"
+done
+
+if [[ -n "$WARMUP" ]]; then
+  read -r -a cron_fields <<<"$WARMUP"
+  [[ ${#cron_fields[@]} -eq 5 && "$WARMUP" =~ ^[-0-9A-Za-z*/,[:space:]]+$ ]] ||
+    die "--warmup must be a 5-field cron schedule such as \"*/10 * * * *\", got '$WARMUP'"
+  [[ -n "$WARMUP_SA" ]] ||
+    die "--warmup needs --warmup-service-account EMAIL (the identity Cloud Scheduler calls with)"
+  check_email "$WARMUP_SA" "warm-up service account"
+  [[ "$WARMUP_JOB" =~ ^[A-Za-z0-9_-]{1,500}$ ]] ||
+    die "warm-up job name must be letters, digits, '_' or '-', got '$WARMUP_JOB'"
+fi
+
+# --- tools and project ------------------------------------------------------------------------
+HAVE_GCLOUD=0
+if command -v gcloud >/dev/null 2>&1; then HAVE_GCLOUD=1; fi
+if [[ "$DRY_RUN" != 1 && "$HAVE_GCLOUD" != 1 ]]; then
+  die "gcloud not found on PATH: install the Google Cloud CLI (https://cloud.google.com/sdk/docs/install)"
+fi
+if [[ -z "$PROJECT" && "$HAVE_GCLOUD" == 1 ]]; then
+  # Local configuration only (also honours CLOUDSDK_CORE_PROJECT); no API call.
+  PROJECT="$(gcloud config get-value project 2>/dev/null || true)"
+fi
+[[ -n "$PROJECT" ]] ||
+  die "no project: pass --project, set DEPLOY_PROJECT, or run 'gcloud config set project PROJECT_ID'"
+[[ "$PROJECT" =~ ^([a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$ ]] ||
+  die "project must be a project ID (6-30 lowercase letters, digits, hyphens), got '$PROJECT'"
+
+# --- the commands -----------------------------------------------------------------------------
+env_vars="MODEL_NAME=${MODEL_NAME},MODEL_VERSION=${MODEL_VERSION}"
+env_vars+=",INTERPRETER_POOL_SIZE=${POOL_SIZE},INTERPRETER_THREADS=${THREADS}"
+# functions-framework's gunicorn thread count: accept as many requests as Cloud Run sends.
+env_vars+=",THREADS=${CONCURRENCY}"
+[[ -z "$MODEL" ]] || env_vars+=",MODEL_PATH=${MODEL}"
+for pair in ${EXTRA_ENV[@]+"${EXTRA_ENV[@]}"}; do env_vars+=",${pair}"; done
+
+deploy_cmd=(gcloud functions deploy "$NAME" --gen2 "--project=${PROJECT}" "--region=${REGION}"
+  "--runtime=${RUNTIME}" "--source=${SOURCE_DIR}" --entry-point=predict --trigger-http)
+if [[ "$ALLOW_UNAUTHENTICATED" == 1 ]]; then
+  deploy_cmd+=(--allow-unauthenticated)
+else
+  deploy_cmd+=(--no-allow-unauthenticated)
+fi
+deploy_cmd+=("--memory=${MEMORY}" "--cpu=${CPU}" "--concurrency=${CONCURRENCY}"
+  "--min-instances=${MIN_INSTANCES}" "--max-instances=${MAX_INSTANCES}"
+  "--timeout=${TIMEOUT_SECONDS}s" "--set-env-vars=${env_vars}")
+[[ -z "$SERVICE_ACCOUNT" ]] || deploy_cmd+=("--run-service-account=${SERVICE_ACCOUNT}")
+
+describe_cmd=(gcloud functions describe "$NAME" "--project=${PROJECT}" "--region=${REGION}"
+  "--format=value(serviceConfig.uri)")
+
+if [[ "$DRY_RUN" == 1 ]]; then
+  printf '# %s --dry-run: nothing was run. Commands, in order:\n' "$PROG" >&2
+fi
+
+if [[ -n "$UPLOAD" ]]; then
+  run gcloud storage cp "$UPLOAD" "$MODEL" "--project=${PROJECT}"
+fi
+run "${deploy_cmd[@]}"
+
+if [[ "$DRY_RUN" == 1 ]]; then
+  # shellcheck disable=SC2016  # printed for pasting, not expanded here
+  printf 'FUNCTION_URL=$(%s)\n' "$(quote_command "${describe_cmd[@]}")"
+  FUNCTION_URL="$URL_VAR"
+else
+  printf '+ %s\n' "$(quote_command "${describe_cmd[@]}")" >&2
+  FUNCTION_URL="$("${describe_cmd[@]}")"
+  [[ "$FUNCTION_URL" == https://* ]] ||
+    { printf '%s: deployed, but could not read the function URL (got %q)\n' "$PROG" "$FUNCTION_URL" >&2; exit 1; }
+fi
+
+if [[ -n "$WARMUP" ]]; then
+  run gcloud functions add-invoker-policy-binding "$NAME" "--project=${PROJECT}" \
+    "--region=${REGION}" "--member=serviceAccount:${WARMUP_SA}"
+  # Cloud Scheduler accepts attempt deadlines from 15 s to 30 min.
+  deadline=$(( TIMEOUT_SECONDS < 15 ? 15 : (TIMEOUT_SECONDS > 1800 ? 1800 : TIMEOUT_SECONDS) ))
+  job_flags=("--project=${PROJECT}" "--location=${WARMUP_LOCATION}" "--schedule=${WARMUP}"
+    --time-zone=Etc/UTC "--uri=${FUNCTION_URL}${READY_ROUTE}" --http-method=GET
+    "--oidc-service-account-email=${WARMUP_SA}" "--oidc-token-audience=${FUNCTION_URL}"
+    "--attempt-deadline=${deadline}s" "--description=Keeps ${NAME} warm (deploy.sh)")
+  job_describe=(gcloud scheduler jobs describe "$WARMUP_JOB" "--project=${PROJECT}"
+    "--location=${WARMUP_LOCATION}" "--format=value(name)")
+  if [[ "$DRY_RUN" == 1 ]]; then
+    printf 'if %s >/dev/null 2>&1; then\n' "$(quote_command "${job_describe[@]}")"
+    printf '  %s\nelse\n' "$(quote_command gcloud scheduler jobs update http "$WARMUP_JOB" "${job_flags[@]}")"
+    printf '  %s\nfi\n' "$(quote_command gcloud scheduler jobs create http "$WARMUP_JOB" "${job_flags[@]}")"
+  else
+    printf '+ %s\n' "$(quote_command "${job_describe[@]}")" >&2
+    # Describe decides create or update, so running deploy.sh again changes the job in place;
+    # any failure other than "not found" (permissions, API disabled) stops here.
+    if describe_err="$("${job_describe[@]}" 2>&1 >/dev/null)"; then
+      run gcloud scheduler jobs update http "$WARMUP_JOB" "${job_flags[@]}"
+    elif [[ "$describe_err" == *NOT_FOUND* || "$describe_err" == *"not found"* ]]; then
+      run gcloud scheduler jobs create http "$WARMUP_JOB" "${job_flags[@]}"
+    else
+      printf '%s\n%s: could not look up scheduler job %s (above)\n' "$describe_err" "$PROG" "$WARMUP_JOB" >&2
+      exit 1
+    fi
+  fi
+fi
+
+[[ "$DRY_RUN" != 1 ]] || exit 0
+
+# shellcheck disable=SC2016  # printed for pasting, not expanded here
+auth_header='-H "Authorization: Bearer $(gcloud auth print-identity-token)"'
+[[ "$ALLOW_UNAUTHENTICATED" == 1 ]] && auth_header=""
+example_image='[[[0],[0],[0],[0],[0],[0],[0],[0]],[[0],[0],[0],[0],[0],[0],[0],[0]],[[0],[0],[0],[0],[0],[0],[0],[0]],[[0],[0],[0],[0],[0],[0],[0],[0]],[[0],[0],[0],[0],[0],[0],[0],[0]],[[0],[0],[0],[0],[0],[0],[0],[0]],[[0],[0],[0],[0],[0],[0],[0],[0]],[[0],[0],[0],[0],[0],[0],[0],[0]]]'
+cat <<EOF
+
+Deployed ${NAME} (${REGION}, project ${PROJECT}):
+  ${FUNCTION_URL}
+
+Ready check (loads the model):
+  curl ${auth_header:+$auth_header }${FUNCTION_URL}${READY_ROUTE}
+
+Predict, TF Serving REST (example input for the bundled 8x8x1 digits model):
+  curl ${auth_header:+$auth_header }-H "Content-Type: application/json" \\
+    -d '{"instances": [${example_image}]}' \\
+    ${FUNCTION_URL}/v1/models/${MODEL_NAME}:predict
+EOF
+if [[ -n "$WARMUP" ]]; then
+  printf '\nWarm-up: scheduler job %s (%s) calls %s%s on "%s" (UTC).\n' \
+    "$WARMUP_JOB" "$WARMUP_LOCATION" "$FUNCTION_URL" "$READY_ROUTE" "$WARMUP"
+fi
