@@ -161,7 +161,7 @@ def _local_file(uri: str) -> Path:
     raise ModelLoadError(f"model file not found: {path}", reason="missing")
 
 
-def _cache_path(cache_dir: Path, obj: GcsObject, generation: int) -> Path:
+def cache_path(cache_dir: Path, obj: GcsObject, generation: int) -> Path:
     """Where generation ``generation`` of ``obj`` is cached.
 
     The file name starts with a hash of the object name, so no object name (``..``,
@@ -266,7 +266,7 @@ def _fetch_object(
         blob = client.bucket(obj.bucket).blob(obj.name)
         blob.reload(**_call_budget(obj, deadline, timeout))
         meta = ObjectMetadata(int(blob.generation), int(blob.size), blob.md5_hash, blob.crc32c)
-        target = _cache_path(cache_dir, obj, meta.generation)
+        target = cache_path(cache_dir, obj, meta.generation)
         lock = _entry_lock(target)
         if not lock.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
             raise _timed_out(obj, timeout)
