@@ -81,7 +81,10 @@ def train(build_dir: Path, epochs: int) -> Path:
 
     build_dir.mkdir(parents=True, exist_ok=True)
     keras_path = build_dir / "digits.keras"
-    model.save(keras_path)
+    # Saved without the optimizer's state, so the file holds what is deployed: the weights.
+    inference_model = build_model()
+    inference_model.set_weights(model.get_weights())
+    inference_model.save(keras_path)
     # Calibration: training images (what the model was fitted on); eval: held out, with labels.
     np.savez(build_dir / "calibration.npz", **{INPUT_NAME: x_train})
     np.savez(build_dir / "eval.npz", **{INPUT_NAME: x_eval, "labels": y_eval})
@@ -106,27 +109,6 @@ def convert(build_dir: Path, keras_path: Path, output: Path, min_agreement: floa
         sys.exit(result.returncode)
 
 
-def convert_directly(build_dir: Path, keras_path: Path, output: Path) -> None:
-    """Interim: full-integer int8 conversion without the CLI (until the CLI lands)."""
-    import keras
-    import tensorflow as tf
-
-    model = keras.models.load_model(keras_path)
-    calibration = np.load(build_dir / "calibration.npz")[INPUT_NAME]
-
-    def representative():
-        for i in range(min(500, len(calibration))):
-            yield [calibration[i : i + 1]]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
-    output.write_bytes(converter.convert())
-
-
 def main(argv: list[str] | None = None) -> None:
     """Parse arguments, train, convert."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -137,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--min-agreement", type=float, default=0.99)
     args = parser.parse_args(argv)
     keras_path = train(args.build_dir, args.epochs)
-    convert_directly(args.build_dir, keras_path, args.output)
+    convert(args.build_dir, keras_path, args.output, args.min_agreement)
 
 
 if __name__ == "__main__":

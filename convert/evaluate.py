@@ -1,0 +1,170 @@
+"""How close the .tflite is to the original, and how fast each runs.
+
+Agreement is measured per output on held-out data: max and mean absolute error, and for
+classifier outputs (shape ``(batch, classes)``, two or more classes) top-1 agreement and,
+with labels, the accuracy of both. Other outputs count as regressors, scored by
+``1 - mean |error| / range of the original output`` so one bar (``--min-agreement``) fits
+both kinds.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from convert.calibration import Dataset
+from convert.errors import ConvertError
+from convert.progress import progress
+from convert.sources import Source
+
+if TYPE_CHECKING:
+    from serving.model import Model
+
+BATCH = 64
+
+
+@dataclass(frozen=True)
+class OutputAgreement:
+    """How one output of the .tflite compares with the original model's."""
+
+    name: str
+    classifier: bool
+    max_abs_error: float
+    mean_abs_error: float
+    top1_agreement: float | None = None  # classifiers
+    normalized_error: float | None = None  # regressors: mean |error| / range
+    accuracy_original: float | None = None  # with labels, first classifier output
+    accuracy_tflite: float | None = None
+
+    @property
+    def score(self) -> float:
+        """What ``--min-agreement`` compares: top-1 agreement, or 1 - normalized error."""
+        if self.top1_agreement is not None:
+            return self.top1_agreement
+        return 1.0 - (self.normalized_error or 0.0)
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Median single-sample invoke time of each, in milliseconds, over ``runs`` runs."""
+
+    original_ms: float
+    tflite_ms: float
+    runs: int
+
+    @property
+    def speedup(self) -> float:
+        """How many times faster the .tflite is (original / tflite)."""
+        return self.original_ms / self.tflite_ms if self.tflite_ms > 0 else float("inf")
+
+
+def predict_original(source: Source, data: Dataset) -> dict[str, np.ndarray]:
+    """The original model's outputs on every sample, in batches."""
+    fixed = _fixed_batch(source)
+    step = fixed or BATCH
+    # A model with a fixed batch size only takes whole batches; the remainder is left out.
+    stop = len(data) - len(data) % step if fixed else len(data)
+    starts = range(0, stop, step)
+    pieces = [
+        source.predict({n: a[i : i + step] for n, a in data.arrays.items()})
+        for i in progress(starts, total=len(starts), desc="TensorFlow")
+    ]
+    return {name: np.concatenate([p[name] for p in pieces]) for name in source.outputs}
+
+
+def predict_tflite(model: Model, data: Dataset) -> dict[str, np.ndarray]:
+    """The .tflite's outputs on every sample, through the serving runtime."""
+    starts = range(0, len(data), BATCH)
+    pieces = [
+        model.predict({n: a[i : i + BATCH] for n, a in data.arrays.items()})
+        for i in progress(starts, total=len(starts), desc="tflite")
+    ]
+    return {name: np.concatenate([p[name] for p in pieces]) for name in pieces[0]}
+
+
+def compare(
+    original: dict[str, np.ndarray], converted: dict[str, np.ndarray], labels: np.ndarray | None
+) -> list[OutputAgreement]:
+    """Per-output agreement; labels score the first classifier output."""
+    missing = [name for name in original if name not in converted]
+    if missing:
+        raise ConvertError(f"the .tflite lacks output {missing[0]!r} of the original model")
+    results = []
+    labelled = False
+    for name, expected in original.items():
+        actual = converted[name].astype(np.float64)
+        expected = expected.astype(np.float64)
+        count = min(len(expected), len(actual))
+        expected, actual = expected[:count], actual[:count]
+        error = np.abs(actual - expected)
+        classifier = expected.ndim == 2 and expected.shape[1] >= 2
+        fields: dict[str, float | None] = {}
+        if classifier:
+            top_expected, top_actual = expected.argmax(axis=1), actual.argmax(axis=1)
+            fields["top1_agreement"] = float(np.mean(top_expected == top_actual))
+            if labels is not None and not labelled:
+                labelled = True
+                fields["accuracy_original"] = float(np.mean(top_expected == labels[:count]))
+                fields["accuracy_tflite"] = float(np.mean(top_actual == labels[:count]))
+        else:
+            spread = float(expected.max() - expected.min()) if expected.size else 0.0
+            scale = spread if spread > 0 else max(float(np.abs(expected).max(initial=0.0)), 1e-12)
+            fields["normalized_error"] = float(error.mean() / scale) if error.size else 0.0
+        results.append(
+            OutputAgreement(
+                name=name,
+                classifier=classifier,
+                max_abs_error=float(error.max(initial=0.0)),
+                mean_abs_error=float(error.mean()) if error.size else 0.0,
+                **fields,
+            )
+        )
+    return results
+
+
+def measure_latency(
+    source: Source,
+    model: Model,
+    sample: dict[str, np.ndarray],
+    budget_s: float = 3.0,
+    runs: int = 50,
+) -> Latency:
+    """Median time of the original's signature call and of the .tflite's invoke, one sample.
+
+    Each side gets a warm-up, then up to ``runs`` timed runs within ``budget_s`` seconds.
+    """
+    import tensorflow as tf
+
+    tensors = {s.name: tf.constant(sample[s.name], dtype=s.dtype) for s in source.inputs}
+
+    def original() -> float:
+        start = time.perf_counter()
+        source.function(**tensors)
+        return (time.perf_counter() - start) * 1000
+
+    def tflite() -> float:
+        return model.run(sample).invoke_ms
+
+    timings = [_median_ms(f, budget_s, runs) for f in (original, tflite)]
+    return Latency(timings[0][0], timings[1][0], min(timings[0][1], timings[1][1]))
+
+
+def _median_ms(run: Callable[[], float], budget_s: float, runs: int) -> tuple[float, int]:
+    for _ in range(3):
+        run()
+    times: list[float] = []
+    deadline = time.perf_counter() + budget_s
+    while len(times) < runs and (len(times) < 5 or time.perf_counter() < deadline):
+        times.append(run())
+    return statistics.median(times), len(times)
+
+
+def _fixed_batch(source: Source) -> int | None:
+    """The batch size the original model insists on, if any."""
+    sizes = {spec.shape[0] for spec in source.inputs if spec.shape}
+    return next(iter(sizes)) if len(sizes) == 1 and None not in sizes else None

@@ -1,0 +1,146 @@
+"""The conversion report: what was converted, how small, how right, how fast, where it runs.
+
+Printed as a readable table; written as JSON with ``--report``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from convert.evaluate import Latency, OutputAgreement
+from convert.runtime import RuntimeCheck
+
+
+@dataclass
+class Report:
+    """Everything measured in one conversion (JSON-serialisable via :meth:`to_dict`)."""
+
+    source: str
+    source_kind: str
+    signature: str
+    output: str
+    mode: str
+    mode_description: str
+    calibration: str | None
+    evaluation: str | None
+    conversion_seconds: float
+    original_bytes: int
+    tflite_bytes: int
+    runtime: RuntimeCheck
+    threads: int
+    outputs: list[OutputAgreement] = field(default_factory=list)
+    latency: Latency | None = None
+    min_agreement: float | None = None
+    passed: bool = True
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def size_ratio(self) -> float:
+        """.tflite size / original size."""
+        return self.tflite_bytes / self.original_bytes if self.original_bytes else float("nan")
+
+    def to_dict(self) -> dict:
+        """The report as plain data, with derived figures (ratios, scores) included."""
+        data = dataclasses.asdict(self)
+        data["size_ratio"] = self.size_ratio
+        for entry, output in zip(data["outputs"], self.outputs, strict=True):
+            entry["score"] = output.score
+        if self.latency is not None:
+            data["latency"]["speedup"] = self.latency.speedup
+        return data
+
+    def write_json(self, path: Path) -> None:
+        """Write :meth:`to_dict` as indented JSON."""
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    def table(self) -> str:
+        """The report as aligned plain text."""
+        rows: list[tuple[str, str]] = [
+            ("source", f"{self.source} ({_KINDS[self.source_kind]}, signature {self.signature})"),
+            ("output", self.output),
+            ("mode", f"{self.mode}: {self.mode_description}"),
+            ("calibration", self.calibration or "none (not needed for this mode)"),
+            ("evaluation", self.evaluation or "none"),
+            ("conversion", f"{self.conversion_seconds:.1f} s"),
+            (
+                "size",
+                f"original {_size(self.original_bytes)}, .tflite {_size(self.tflite_bytes)}, "
+                f"ratio {self.size_ratio:.3f}",
+            ),
+        ]
+        runtime = self.runtime
+        where = f"{runtime.backend} {runtime.backend_version}"
+        if runtime.loads:
+            rows.append(("serving runtime", f"loads and runs in {where}"))
+            rows += [("  input", spec) for spec in runtime.inputs]
+            rows += [("  output", spec) for spec in runtime.outputs]
+        else:
+            rows.append(
+                ("serving runtime", f"FAILS in {where} ({runtime.reason}): {runtime.error}")
+            )
+        if self.latency is not None:
+            lat = self.latency
+            rows.append(
+                (
+                    "latency (median)",
+                    f"TensorFlow {lat.original_ms:.3f} ms, .tflite {lat.tflite_ms:.3f} ms, "
+                    f"{lat.speedup:.1f}x faster (1 sample, {self.threads} thread(s), "
+                    f"{lat.runs} runs)",
+                )
+            )
+        width = max(len(label) for label, _ in rows)
+        lines = [f"{label.ljust(width)}  {value}" for label, value in rows]
+        if self.outputs:
+            lines += ["", *_agreement_table(self.outputs)]
+        if self.min_agreement is not None:
+            verdict = "passed" if self.passed else "MISSED"
+            lines += ["", f"min agreement {self.min_agreement:g}: {verdict}"]
+        lines += [f"note: {note}" for note in self.notes]
+        return "\n".join(lines)
+
+
+_KINDS = {"keras": "Keras", "saved_model": "SavedModel"}
+
+
+def _agreement_table(outputs: list[OutputAgreement]) -> list[str]:
+    header = [
+        "output",
+        "max |err|",
+        "mean |err|",
+        "top-1 agree",
+        "norm. err",
+        "acc. TF",
+        "acc. .tflite",
+    ]
+    rows = [header] + [
+        [
+            o.name,
+            f"{o.max_abs_error:.4g}",
+            f"{o.mean_abs_error:.4g}",
+            _percent(o.top1_agreement),
+            "-" if o.normalized_error is None else f"{o.normalized_error:.4g}",
+            _percent(o.accuracy_original),
+            _percent(o.accuracy_tflite),
+        ]
+        for o in outputs
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+def _size(count: int) -> str:
+    if count < 1024:
+        return f"{count} B"
+    if count < 1024 * 1024:
+        return f"{count / 1024:.1f} KiB"
+    return f"{count / (1024 * 1024):.1f} MiB"

@@ -1,0 +1,59 @@
+"""Load the converted model in the serving runtime: the same code the function runs.
+
+:class:`serving.model.Model` picks the interpreter backend exactly as the deployed function
+does (``SERVING_BACKEND`` or the first importable: LiteRT, tflite-runtime, TensorFlow) and
+(de)quantizes int8 inputs and outputs, so predictions here are what clients will get.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from serving.errors import ModelLoadError
+from serving.model import Model
+from serving.tensors import TensorSpec
+
+
+@dataclass(frozen=True)
+class RuntimeCheck:
+    """Whether the .tflite loads in the serving runtime, with which backend, and its tensors."""
+
+    backend: str
+    backend_version: str
+    loads: bool
+    error: str | None = None
+    reason: str | None = None  # ModelLoadError.reason: custom_op, op_version, ...
+    inputs: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+
+
+def describe(spec: TensorSpec) -> str:
+    """``pixels int8 (-1, 8, 8, 1) q=0.00392*(x+128)``: name, stored dtype, shape, quantization."""
+    text = f"{spec.name} {spec.dtype} {tuple(spec.shape)}"
+    if spec.quantized:
+        text += f" scale={spec.scale:.6g} zero_point={spec.zero_point}"
+    return text
+
+
+def load_in_runtime(path: Path, num_threads: int) -> tuple[Model | None, RuntimeCheck]:
+    """(the loaded model or None, what happened); never raises for a model it cannot run."""
+    from serving.backend import select_backend
+
+    forced = os.environ.get("SERVING_BACKEND") or None
+    backend = select_backend(forced)
+    try:
+        model = Model.load(path, backend=forced, num_threads=num_threads, pool_size=1)
+    except ModelLoadError as e:
+        # The message names the temporary file; the user knows the model by its target name.
+        message = e.message.replace(str(path), "the converted model")
+        return None, RuntimeCheck(backend.name, backend.version, False, message, e.reason)
+    check = RuntimeCheck(
+        backend=backend.name,
+        backend_version=backend.version,
+        loads=True,
+        inputs=[describe(s) for s in model.inputs],
+        outputs=[describe(s) for s in model.outputs],
+    )
+    return model, check
