@@ -10,7 +10,6 @@ Registered for the whole suite by ``pytest_plugins = ["tests.gcs_emulator"]`` in
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,11 +22,7 @@ from urllib.parse import quote
 import pytest
 import requests
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.server import free_port
 
 
 class StorageEmulator:
@@ -38,10 +33,11 @@ class StorageEmulator:
     begins with empty storage (in-memory).
     """
 
-    def __init__(self, port: int | None = None) -> None:
-        self.port = port if port is not None else _free_port()
+    def __init__(self, port: int | None = None, log_dir: Path | None = None) -> None:
+        self.port = port if port is not None else free_port()
         self._process: subprocess.Popen[bytes] | None = None
-        self._log_path = Path(tempfile.mkdtemp(prefix="gcs-emulator-")) / "emulator.log"
+        log_dir = log_dir if log_dir is not None else Path(tempfile.mkdtemp(prefix="gcs-emulator-"))
+        self._log_path = log_dir / "emulator.log"
 
     @property
     def host(self) -> str:
@@ -133,18 +129,22 @@ class StorageEmulator:
 
 
 @pytest.fixture
-def storage_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[StorageEmulator]:
+def storage_emulator(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[StorageEmulator]:
     """A started emulator on a free port, with ``STORAGE_EMULATOR_HOST`` pointing at it."""
-    emulator = StorageEmulator()
+    emulator = StorageEmulator(log_dir=tmp_path_factory.mktemp("gcs-emulator"))
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator.host)
     with emulator:
         yield emulator
 
 
 @pytest.fixture
-def stopped_storage_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[StorageEmulator]:
+def stopped_storage_emulator(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[StorageEmulator]:
     """An emulator that is not running yet (call ``start()``), with the env var set."""
-    emulator = StorageEmulator()
+    emulator = StorageEmulator(log_dir=tmp_path_factory.mktemp("gcs-emulator"))
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator.host)
     try:
         yield emulator

@@ -22,7 +22,8 @@ import pytest
 
 from serving.errors import ModelLoadError
 from serving.source import FetchedModel, cache_path, fetch, fetch_model, parse_gs_uri
-from tests.gcs_emulator import StorageEmulator, _free_port
+from tests.gcs_emulator import StorageEmulator
+from tests.server import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 BUCKET = "models"
@@ -94,7 +95,7 @@ def test_local_model_never_imports_google_cloud_storage(tmp_path: Path) -> None:
             print("gs", "google.cloud.storage" in sys.modules, e.reason)
         """
     )
-    env = {**os.environ, "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{_free_port()}"}
+    env = {**os.environ, "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{free_port()}"}
     out = subprocess.run(
         [sys.executable, "-c", script],
         cwd=REPO,
@@ -135,7 +136,7 @@ def test_malformed_gs_uri(
     uri: str, problem: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Storage is unreachable: any network attempt would fail with reason "source".
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{_free_port()}")
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{free_port()}")
     with pytest.raises(ModelLoadError) as err:
         fetch_model(uri, cache_dir=tmp_path, timeout=5)
     assert err.value.reason == "invalid"
