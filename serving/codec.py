@@ -74,10 +74,8 @@ def _describe(value: Any, array: np.ndarray) -> str:
     if array.dtype.kind in "US":
         return "strings"
     if array.dtype.kind == "O":
-        kinds = sorted({type(v).__name__ for v in np.ravel(array)})
-        return (
-            "non-numeric values (" + ", ".join(k.replace("NoneType", "null") for k in kinds) + ")"
-        )
+        kinds = sorted({"null" if v is None else type(v).__name__ for v in np.ravel(array)})
+        return "non-numeric values (" + ", ".join(kinds) + ")"
     return f"values of type {array.dtype}"
 
 

@@ -28,11 +28,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, separators=(",", ":"))
 
 
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stdout`` is at the time (test capture, gunicorn, ...)."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass
+
+
 def configure(level: str = "INFO") -> None:
     """Send the ``serving`` logger's records to stdout as JSON (idempotent)."""
     with _configured:
         if not _logger.handlers:
-            handler = logging.StreamHandler(sys.stdout)
+            handler = _StdoutHandler()
             handler.setFormatter(JsonFormatter())
             _logger.addHandler(handler)
             _logger.propagate = False

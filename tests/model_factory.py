@@ -1,0 +1,112 @@
+"""Build the small real TFLite models the serving tests run, with TensorFlow's converter.
+
+Run as a script (``python tests/model_factory.py OUT_DIR``) by the ``models`` fixture,
+in a separate process so that the test process never imports TensorFlow, and so that
+the legacy (tflite-runtime, no TensorFlow) test run can borrow the dev environment's
+TensorFlow through ``MODEL_BUILDER_PYTHON``. Weights are random with a fixed seed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from tensorflow.lite.tools import flatbuffer_utils  # noqa: E402
+
+RNG = np.random.default_rng(0)
+
+
+def _convert(converter: tf.lite.TFLiteConverter, out: Path) -> None:
+    out.write_bytes(converter.convert())
+
+
+def _int8(converter: tf.lite.TFLiteConverter, shape: tuple[int, ...]) -> tf.lite.TFLiteConverter:
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: (
+        [RNG.random((1, *shape), dtype=np.float32)] for _ in range(50)
+    )
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    return converter
+
+
+def classifier(batch_size: int | None = None) -> tf.keras.Model:
+    """8x8x1 images -> 10 probabilities, like the bundled digits model."""
+    tf.keras.utils.set_random_seed(1)
+    inputs = tf.keras.Input((8, 8, 1), batch_size=batch_size, name="pixels")
+    x = tf.keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+    x = tf.keras.layers.Flatten()(x)
+    outputs = tf.keras.layers.Dense(10, activation="softmax")(x)
+    return tf.keras.Model(inputs, outputs)
+
+
+def two_in_two_out() -> tf.keras.Model:
+    """Inputs ``a`` (4) and ``b`` (3); outputs ``sum`` (2) and ``scores`` (5)."""
+    tf.keras.utils.set_random_seed(2)
+    a = tf.keras.Input((4,), name="a")
+    b = tf.keras.Input((3,), name="b")
+    joined = tf.keras.layers.Concatenate()([a, b])
+    first = tf.keras.layers.Dense(2, name="sum")(joined)
+    second = tf.keras.layers.Dense(5, activation="sigmoid", name="scores")(joined)
+    return tf.keras.Model({"a": a, "b": b}, {"sum": first, "scores": second})
+
+
+def build(out_dir: Path) -> None:
+    """Write every fixture model into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    keras_model = classifier()
+    _convert(tf.lite.TFLiteConverter.from_keras_model(keras_model), out_dir / "float32.tflite")
+    _convert(
+        _int8(tf.lite.TFLiteConverter.from_keras_model(keras_model), (8, 8, 1)),
+        out_dir / "int8.tflite",
+    )
+    _convert(tf.lite.TFLiteConverter.from_keras_model(two_in_two_out()), out_dir / "multi.tflite")
+
+    # Fixed batch of one: instances must run one invoke each.
+    fixed = classifier(batch_size=1)
+    fixed.set_weights(keras_model.get_weights())
+    _convert(tf.lite.TFLiteConverter.from_keras_model(fixed), out_dir / "fixed_batch.tflite")
+
+    # Dynamic in two dimensions: sums rows of any length.
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32, name="values")])
+    def row_sums(values: tf.Tensor) -> dict[str, tf.Tensor]:
+        return {"total": tf.reduce_sum(values, axis=1, keepdims=True) * 2.0}
+
+    module = tf.Module()
+    module.f = row_sums
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [row_sums.get_concrete_function()], module
+    )
+    _convert(converter, out_dir / "dynamic.tflite")
+
+    # No signature def: tensors are named by their tensor names.
+    model = flatbuffer_utils.read_model(str(out_dir / "float32.tflite"))
+    model.signatureDefs = []
+    flatbuffer_utils.write_model(model, str(out_dir / "no_signature.tflite"))
+
+    # An op version no runtime has (what an old runtime sees with a newer converter's model).
+    model = flatbuffer_utils.read_model(str(out_dir / "float32.tflite"))
+    for code in model.operatorCodes:
+        code.version = 99
+    flatbuffer_utils.write_model(model, str(out_dir / "op_version.tflite"))
+
+    # A TF op with no TFLite kernel, kept as a custom op.
+    @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32)])
+    def bessel(x: tf.Tensor) -> tf.Tensor:
+        return tf.math.bessel_i0e(x)
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([bessel.get_concrete_function()])
+    converter.allow_custom_ops = True
+    _convert(converter, out_dir / "custom_op.tflite")
+
+    (out_dir / "not_a_model.tflite").write_bytes(b"this is not a flatbuffer\n" * 4)
+
+
+if __name__ == "__main__":
+    build(Path(sys.argv[1]))

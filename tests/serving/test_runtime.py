@@ -1,0 +1,95 @@
+"""serving.runtime: lazy load exactly once, no poisoned global after a failure."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+
+import pytest
+
+from serving.errors import ModelLoadError
+from serving.runtime import AVAILABLE, FAILED, START, Runtime
+from serving.settings import Settings
+
+
+def runtime_for(path, **overrides) -> Runtime:
+    return Runtime(Settings(model_path=str(path), **overrides))
+
+
+def test_nothing_loads_before_first_use(models):
+    runtime = runtime_for(models / "int8.tflite")
+    assert runtime.state() == (START, None)
+
+
+def test_concurrent_first_requests_load_exactly_once(models):
+    runtime = runtime_for(models / "int8.tflite", pool_size=2)
+    barrier = threading.Barrier(12)
+    results = []
+
+    def first_request() -> None:
+        barrier.wait()
+        results.append(runtime.load())
+
+    threads = [threading.Thread(target=first_request) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert len(results) == 12
+    assert len({id(r.model) for r in results}) == 1
+    assert sum(r.load_ms is not None for r in results) == 1  # one request paid the cold load
+    assert runtime.state() == (AVAILABLE, None)
+
+
+def test_warm_requests_reuse_the_model(models):
+    runtime = runtime_for(models / "int8.tflite")
+    first = runtime.load()
+    second = runtime.load()
+    assert first.load_ms is not None
+    assert second.load_ms is None
+    assert first.model is second.model
+
+
+def test_failed_load_is_retried_by_the_next_request(models, tmp_path):
+    path = tmp_path / "later.tflite"
+    runtime = runtime_for(path)
+    with pytest.raises(ModelLoadError, match="model file not found"):
+        runtime.load()
+    state, error = runtime.state()
+    assert state == FAILED
+    assert "model file not found" in str(error)
+    shutil.copy(models / "int8.tflite", path)
+    loaded = runtime.load()
+    assert loaded.load_ms is not None
+    assert runtime.state() == (AVAILABLE, None)
+
+
+def test_requests_queued_behind_a_failing_load_get_its_error(models, tmp_path):
+    runtime = runtime_for(tmp_path / "missing.tflite")
+    barrier = threading.Barrier(6)
+    errors = []
+
+    def first_request() -> None:
+        barrier.wait()
+        try:
+            runtime.load()
+        except ModelLoadError as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=first_request) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert len(errors) == 6
+    assert all("model file not found" in str(e) for e in errors)
+
+
+def test_bad_setting_is_a_load_failure_not_a_crash(models, monkeypatch):
+    monkeypatch.setenv("MODEL_PATH", str(models / "int8.tflite"))
+    monkeypatch.setenv("INTERPRETER_POOL_SIZE", "many")
+    runtime = Runtime()
+    with pytest.raises(Exception, match="INTERPRETER_POOL_SIZE='many' is not an integer"):
+        runtime.load()
+    monkeypatch.setenv("INTERPRETER_POOL_SIZE", "2")
+    assert runtime.load().model is not None

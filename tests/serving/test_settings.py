@@ -1,0 +1,101 @@
+"""serving.settings: one frozen object read from the environment."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from serving.settings import BUNDLED_MODEL, ConfigError, Settings
+
+VARIABLES = [
+    "MODEL_PATH",
+    "MODEL_NAME",
+    "MODEL_VERSION",
+    "INTERPRETER_POOL_SIZE",
+    "INTERPRETER_THREADS",
+    "SERVING_BACKEND",
+    "MAX_REQUEST_BYTES",
+    "MAX_BATCH_SIZE",
+    "GCS_TIMEOUT_SECONDS",
+    "MODEL_CACHE_DIR",
+    "LOG_LEVEL",
+]
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch):
+    for name in VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_defaults_serve_the_bundled_model():
+    settings = Settings.from_env()
+    assert settings.model_path == str(BUNDLED_MODEL)
+    assert Path(settings.model_path).is_file()
+    assert (settings.model_name, settings.model_version) == ("model", "1")
+    assert settings.pool_size >= 1
+    assert settings.num_threads == 1
+    assert settings.backend is None
+    assert settings.max_request_bytes == 10 * 1024 * 1024
+
+
+def test_reads_every_variable(monkeypatch, tmp_path):
+    values = {
+        "MODEL_PATH": "gs://bucket/m.tflite",
+        "MODEL_NAME": "digits",
+        "MODEL_VERSION": "7",
+        "INTERPRETER_POOL_SIZE": "3",
+        "INTERPRETER_THREADS": "2",
+        "SERVING_BACKEND": "tflite_runtime",
+        "MAX_REQUEST_BYTES": "1000",
+        "MAX_BATCH_SIZE": "8",
+        "GCS_TIMEOUT_SECONDS": "2.5",
+        "MODEL_CACHE_DIR": str(tmp_path),
+        "LOG_LEVEL": "warning",
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings.from_env()
+    assert settings == Settings(
+        model_path="gs://bucket/m.tflite",
+        model_name="digits",
+        model_version="7",
+        pool_size=3,
+        num_threads=2,
+        backend="tflite_runtime",
+        max_request_bytes=1000,
+        max_batch_size=8,
+        gcs_timeout=2.5,
+        cache_dir=tmp_path,
+        log_level="WARNING",
+    )
+
+
+def test_is_frozen():
+    settings = Settings.from_env()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.model_name = "other"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("INTERPRETER_POOL_SIZE", "two", "INTERPRETER_POOL_SIZE='two' is not an integer"),
+        ("INTERPRETER_POOL_SIZE", "0", "INTERPRETER_POOL_SIZE='0' must be at least 1"),
+        ("MAX_REQUEST_BYTES", "-5", "MAX_REQUEST_BYTES='-5' must be at least 1"),
+        ("GCS_TIMEOUT_SECONDS", "soon", "GCS_TIMEOUT_SECONDS='soon' is not a number"),
+        ("GCS_TIMEOUT_SECONDS", "0", "GCS_TIMEOUT_SECONDS='0' must be greater than 0"),
+        ("SERVING_BACKEND", "onnx", "SERVING_BACKEND='onnx' is not one of litert"),
+        ("MODEL_NAME", "a/b", "MODEL_NAME='a/b' must not contain '/'"),
+        ("MODEL_VERSION", "1:2", "MODEL_VERSION='1:2' must not contain"),
+        ("LOG_LEVEL", "loud", "LOG_LEVEL='LOUD' is not DEBUG, INFO, WARNING or ERROR"),
+    ],
+)
+def test_bad_values_name_the_variable(monkeypatch, name, value, message):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env()
+    assert str(caught.value).startswith(message)
+    assert caught.value.status_code == 500
