@@ -230,7 +230,7 @@ def _storage_client() -> Client:
             # project=None: a download needs no project, and looking one up costs a
             # metadata-server round trip. With STORAGE_EMULATOR_HOST set the client uses
             # anonymous credentials: no call to Google or to the metadata server.
-            import google.auth; google.auth.default(); client = storage.Client(project=None)
+            client = storage.Client(project=None)
             # This cache only labels OpenTelemetry spans, yet on the first use of a bucket
             # it starts a background GET of the bucket that retries for 120 s when storage
             # is down. We do not trace, so switch it off (the library checks for None).

@@ -6,6 +6,7 @@ cache hit is proven by the absence of a download request, not by our own flag al
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import os
@@ -73,7 +74,55 @@ def test_empty_model_path(tmp_path: Path) -> None:
     assert err.value.reason == "invalid"
 
 
-def test_local_model_never_imports_google_cloud_storage(tmp_path: Path) -> None:
+@pytest.fixture
+def metadata_trap() -> Iterator[socket.socket]:
+    """A loopback listener standing in for the GCE metadata server; nothing accepts.
+
+    Point google-auth at it (GCE_METADATA_HOST/IP) so that a call meant for the metadata
+    server lands here, on loopback, where it can be counted.
+    """
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        listener.setblocking(False)
+        yield listener
+
+
+def connections_to(listener: socket.socket) -> int:
+    count = 0
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            listener.accept()[0].close()
+            count += 1
+    return count
+
+
+def run_fresh_python(
+    script: str, tmp_path: Path, trap: socket.socket, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` in a new interpreter with no Google credentials anywhere.
+
+    google-auth reads the metadata server address at import time, hence a new process.
+    """
+    trap_address = f"127.0.0.1:{trap.getsockname()[1]}"
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("GOOGLE_APPLICATION_CREDENTIALS", "STORAGE_EMULATOR_HOST")
+    }
+    environ.update(
+        CLOUDSDK_CONFIG=str(tmp_path / "no-gcloud-config"),
+        GCE_METADATA_HOST=trap_address,
+        GCE_METADATA_IP=trap_address,
+        **env,
+    )
+    cmd = [sys.executable, "-c", textwrap.dedent(script)]
+    return subprocess.run(cmd, cwd=REPO, env=environ, capture_output=True, text=True, timeout=60)
+
+
+def test_local_model_never_imports_google_cloud_storage(
+    tmp_path: Path, metadata_trap: socket.socket
+) -> None:
     """In a clean interpreter: a local fetch leaves google-cloud-storage unimported.
 
     The same process then fetches a gs:// URI (storage down, tiny timeout) to show the
@@ -81,8 +130,7 @@ def test_local_model_never_imports_google_cloud_storage(tmp_path: Path) -> None:
     """
     model = tmp_path / "model.tflite"
     model.write_bytes(DATA)
-    script = textwrap.dedent(
-        f"""
+    script = f"""
         import sys
         from pathlib import Path
         from serving.errors import ModelLoadError
@@ -94,18 +142,46 @@ def test_local_model_never_imports_google_cloud_storage(tmp_path: Path) -> None:
         except ModelLoadError as e:
             print("gs", "google.cloud.storage" in sys.modules, e.reason)
         """
-    )
-    env = {**os.environ, "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{free_port()}"}
-    out = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    storage_down = f"http://127.0.0.1:{free_port()}"
+    out = run_fresh_python(script, tmp_path, metadata_trap, STORAGE_EMULATOR_HOST=storage_down)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[:2] == ["local False", "gs True source"]
+
+
+def test_emulator_needs_no_credentials_and_no_metadata_server(
+    storage_emulator: StorageEmulator, tmp_path: Path, metadata_trap: socket.socket
+) -> None:
+    storage_emulator.upload(BUCKET, NAME, DATA)
+    script = f"""
+        from pathlib import Path
+        from serving.source import fetch_model
+        print(fetch_model({URI!r}, cache_dir=Path({str(tmp_path)!r}), timeout=10))
+        """
+    out = run_fresh_python(
+        script, tmp_path, metadata_trap, STORAGE_EMULATOR_HOST=storage_emulator.host
+    )
+    assert out.returncode == 0, out.stderr
+    assert Path(out.stdout.strip()).read_bytes() == DATA
+    assert connections_to(metadata_trap) == 0
+
+
+def test_no_credentials_is_a_clear_error(tmp_path: Path, metadata_trap: socket.socket) -> None:
+    """Off Google Cloud, without credentials (the metadata server probe answers nothing)."""
+    script = f"""
+        from pathlib import Path
+        from serving.errors import ModelLoadError
+        from serving.source import fetch_model
+        try:
+            fetch_model({URI!r}, cache_dir=Path({str(tmp_path)!r}), timeout=5)
+        except ModelLoadError as e:
+            print(e.reason, e.status_code, e)
+        """
+    fast_probe = {"GCE_METADATA_TIMEOUT": "1", "GCE_METADATA_DETECT_RETRIES": "1"}
+    out = run_fresh_python(script, tmp_path, metadata_trap, **fast_probe)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"source 503 no Google Cloud credentials to read {URI}: ")
+    assert connections_to(metadata_trap) >= 1  # the probe went to the trap, not the network
+    assert files_in(tmp_path) == []
 
 
 # --- URIs ---------------------------------------------------------------------------------
