@@ -242,11 +242,12 @@ check_env_value() {
 CPU_MILLIS="$(cpu_millis "$CPU")"
 (( ${CPU_MILLIS:-0} > 0 )) ||
   die "cpu must be a positive number of vCPUs such as 0.5, 1, 2 or 2000m, got '$CPU'"
+# Pool size first: concurrency defaults to it.
+check_int "$POOL_SIZE" 1 64 "pool-size"
+check_int "$THREADS" 1 64 "threads"
 check_int "$CONCURRENCY" 1 1000 "concurrency"
 check_int "$MIN_INSTANCES" 0 1000 "min-instances"
 check_int "$MAX_INSTANCES" 1 1000 "max-instances"
-check_int "$POOL_SIZE" 1 64 "pool-size"
-check_int "$THREADS" 1 64 "threads"
 (( 10#$MIN_INSTANCES <= 10#$MAX_INSTANCES )) ||
   die "min-instances ($MIN_INSTANCES) must not exceed max-instances ($MAX_INSTANCES)"
 # Cloud Run serves one request at a time on a fractional vCPU.

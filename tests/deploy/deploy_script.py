@@ -1,0 +1,129 @@
+"""Run deploy.sh and read its --dry-run output back into argument vectors."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from tests.deploy.offline_gcloud import run_offline
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "deploy.sh"
+PROJECT = "demo-project-1"
+WARMUP_SA = "warmup@demo-project-1.iam.gserviceaccount.com"
+URL_REFERENCE = "${FUNCTION_URL}"
+BASH = shutil.which("bash") or "/bin/bash"
+
+
+def run_deploy(
+    *args: str, env: Mapping[str, str] | None = None, path: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``bash deploy.sh ARGS`` with a clean, offline environment (``env`` added on top).
+
+    ``path`` replaces PATH (e.g. a fake gcloud first, or no gcloud at all).
+    """
+    extra = dict(env or {})
+    if path is not None:
+        extra["PATH"] = path
+    return run_offline([BASH, str(DEPLOY), *args], cwd=REPO, env=extra)
+
+
+def dry_run(*args: str, env: Mapping[str, str] | None = None) -> list[list[str]]:
+    """The gcloud commands ``deploy.sh --dry-run ARGS`` prints, each as an argv list.
+
+    The shell around them (``FUNCTION_URL=$(...)``, the scheduler ``if``/``else``) is peeled
+    off, so callers compare plain argument vectors; the URL stays ``${FUNCTION_URL}``.
+    """
+    result = run_deploy("--dry-run", *args, env=env)
+    assert result.returncode == 0, result.stderr
+    return parse_commands(result.stdout)
+
+
+def parse_commands(script: str) -> list[list[str]]:
+    """Argument vectors of the gcloud commands in dry-run output."""
+    commands = []
+    for raw in script.splitlines():
+        line = raw.strip()
+        if line in ("else", "fi"):
+            continue
+        if line.startswith("FUNCTION_URL=$(") and line.endswith(")"):
+            line = line[len("FUNCTION_URL=$(") : -1]
+        if line.startswith("if ") and line.endswith(" >/dev/null 2>&1; then"):
+            line = line[len("if ") : -len(" >/dev/null 2>&1; then")]
+        argv = shlex.split(line)
+        assert argv[0] == "gcloud", f"not a gcloud command: {raw!r}"
+        commands.append(argv)
+    return commands
+
+
+def deploy_command(
+    *,
+    name: str = "tflite-predict",
+    region: str = "us-central1",
+    runtime: str = "python312",
+    auth: str = "--no-allow-unauthenticated",
+    memory: str = "1Gi",
+    cpu: str = "1",
+    concurrency: int = 4,
+    min_instances: int = 0,
+    max_instances: int = 10,
+    timeout: str = "60s",
+    env_vars: Sequence[str] = (),
+    pool_size: int = 4,
+    threads: int = 1,
+    model_name: str = "model",
+    model_version: str = "1",
+    extra: Sequence[str] = (),
+) -> list[str]:
+    """The ``gcloud functions deploy`` argv deploy.sh should build, defaults unless given."""
+    variables = [
+        f"MODEL_NAME={model_name}",
+        f"MODEL_VERSION={model_version}",
+        f"INTERPRETER_POOL_SIZE={pool_size}",
+        f"INTERPRETER_THREADS={threads}",
+        f"THREADS={concurrency}",
+        *env_vars,
+    ]
+    return [
+        "gcloud",
+        "functions",
+        "deploy",
+        name,
+        "--gen2",
+        f"--project={PROJECT}",
+        f"--region={region}",
+        f"--runtime={runtime}",
+        f"--source={REPO}",
+        "--entry-point=predict",
+        "--trigger-http",
+        auth,
+        f"--memory={memory}",
+        f"--cpu={cpu}",
+        f"--concurrency={concurrency}",
+        f"--min-instances={min_instances}",
+        f"--max-instances={max_instances}",
+        f"--timeout={timeout}",
+        "--set-env-vars=" + ",".join(variables),
+        *extra,
+    ]
+
+
+def describe_command(name: str = "tflite-predict", region: str = "us-central1") -> list[str]:
+    """The ``gcloud functions describe`` argv that reads the deployed URL."""
+    return [
+        "gcloud",
+        "functions",
+        "describe",
+        name,
+        f"--project={PROJECT}",
+        f"--region={region}",
+        "--format=value(serviceConfig.uri)",
+    ]
+
+
+def quoted(argv: Sequence[str]) -> str:
+    """``argv`` as one shell line (for messages)."""
+    return shlex.join(argv)

@@ -1,0 +1,123 @@
+"""deploy.sh for real, with a fake gcloud at the cloud boundary: order, URL, idempotent warm-up."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.deploy import fake_gcloud
+from tests.deploy.deploy_script import (
+    PROJECT,
+    WARMUP_SA,
+    deploy_command,
+    describe_command,
+    dry_run,
+    run_deploy,
+)
+
+WARMUP = ("--warmup", "*/10 * * * *", "--warmup-service-account", WARMUP_SA)
+
+
+@pytest.fixture
+def fake_dir(tmp_path: Path) -> Path:
+    """A directory holding the fake gcloud (and its call log)."""
+    directory = tmp_path / "bin"
+    fake_gcloud.install(directory)
+    return directory
+
+
+def deploy(fake_dir: Path, *args: str, env: dict[str, str] | None = None):
+    return run_deploy(*args, env=env, path=f"{fake_dir}{os.pathsep}{os.environ['PATH']}")
+
+
+def with_url(commands: list[list[str]]) -> list[list[str]]:
+    """Dry-run argv lists with the URL the fake gcloud reports, minus the leading 'gcloud'."""
+    url = fake_gcloud.FUNCTION_URL
+    return [[arg.replace("${FUNCTION_URL}", url) for arg in argv[1:]] for argv in commands]
+
+
+def test_deploy_prints_url_and_authenticated_curl(fake_dir: Path) -> None:
+    result = deploy(fake_dir, "--project", PROJECT)
+    assert result.returncode == 0, result.stderr
+    assert fake_gcloud.calls(fake_dir) == [deploy_command()[1:], describe_command()[1:]]
+    url = fake_gcloud.FUNCTION_URL
+    assert f"\n  {url}\n" in result.stdout
+    auth = '-H "Authorization: Bearer $(gcloud auth print-identity-token)"'
+    assert f"curl {auth} {url}/v2/health/ready" in result.stdout
+    assert f"{url}/v1/models/model:predict" in result.stdout
+    # Each command is echoed before it runs, quoted as in --dry-run.
+    assert "+ gcloud functions deploy tflite-predict --gen2" in result.stderr
+
+
+def test_public_deploy_prints_curl_without_token(fake_dir: Path) -> None:
+    result = deploy(fake_dir, "--project", PROJECT, "--allow-unauthenticated")
+    assert result.returncode == 0, result.stderr
+    assert "--allow-unauthenticated" in fake_gcloud.calls(fake_dir)[0]
+    assert "print-identity-token" not in result.stdout
+    assert f"curl {fake_gcloud.FUNCTION_URL}/v2/health/ready" in result.stdout
+
+
+def test_runs_exactly_what_dry_run_prints(fake_dir: Path) -> None:
+    args = ("--project", PROJECT, "--model", "gs://demo-models/m.tflite", "--upload", *WARMUP)
+    result = deploy(fake_dir, *args)
+    assert result.returncode == 0, result.stderr
+    printed = with_url(dry_run(*args))
+    update = printed.pop(-2)  # first run: the job does not exist, so it is created
+    assert update[2] == "update"
+    assert fake_gcloud.calls(fake_dir) == printed
+    assert "Warm-up: scheduler job tflite-predict-warmup" in result.stdout
+
+
+def test_warmup_second_run_updates_the_job(fake_dir: Path) -> None:
+    first = deploy(fake_dir, "--project", PROJECT, *WARMUP)
+    assert first.returncode == 0, first.stderr
+    before = len(fake_gcloud.calls(fake_dir))
+    second = deploy(fake_dir, "--project", PROJECT, *WARMUP)
+    assert second.returncode == 0, second.stderr
+    calls = fake_gcloud.calls(fake_dir)[before:]
+    verbs = [call[:3] for call in calls]
+    assert verbs == [
+        ["functions", "deploy", "tflite-predict"],
+        ["functions", "describe", "tflite-predict"],
+        ["functions", "add-invoker-policy-binding", "tflite-predict"],
+        ["scheduler", "jobs", "describe"],
+        ["scheduler", "jobs", "update"],
+    ]
+    created = fake_gcloud.calls(fake_dir)[before - 1]
+    assert created[:3] == ["scheduler", "jobs", "create"]
+    # Same job, same settings: the update carries the create's flags.
+    assert calls[-1][4:] == created[4:]
+
+
+def test_warmup_stops_on_lookup_error_other_than_not_found(fake_dir: Path) -> None:
+    result = deploy(fake_dir, "--project", PROJECT, *WARMUP, env={"FAKE_GCLOUD_DENY": "1"})
+    assert result.returncode == 1
+    assert "PERMISSION_DENIED" in result.stderr
+    assert "could not look up scheduler job tflite-predict-warmup" in result.stderr
+    verbs = [call[:3] for call in fake_gcloud.calls(fake_dir)]
+    assert ["scheduler", "jobs", "create"] not in verbs
+    assert ["scheduler", "jobs", "update"] not in verbs
+
+
+def test_project_from_gcloud_config(fake_dir: Path) -> None:
+    result = deploy(fake_dir, env={"FAKE_GCLOUD_PROJECT": PROJECT})
+    assert result.returncode == 0, result.stderr
+    calls = fake_gcloud.calls(fake_dir)
+    assert calls[0] == ["config", "get-value", "project"]
+    assert calls[1] == deploy_command()[1:]
+
+
+def test_failed_deploy_stops_with_its_status(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "failing"
+    bin_dir.mkdir()
+    gcloud = bin_dir / "gcloud"
+    gcloud.write_text(
+        "#!/bin/sh\necho 'ERROR: (gcloud.functions.deploy) build failed' >&2\nexit 7\n"
+    )
+    gcloud.chmod(0o755)
+    result = deploy(bin_dir, "--project", PROJECT)
+    assert result.returncode == 7
+    assert "build failed" in result.stderr
+    assert "Deployed" not in result.stdout

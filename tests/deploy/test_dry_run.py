@@ -1,0 +1,293 @@
+"""deploy.sh --dry-run: the exact gcloud commands, in order, for the defaults and each option."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+
+import pytest
+
+from tests.deploy import fake_gcloud
+from tests.deploy.deploy_script import (
+    BASH,
+    PROJECT,
+    REPO,
+    URL_REFERENCE,
+    WARMUP_SA,
+    deploy_command,
+    describe_command,
+    dry_run,
+    parse_commands,
+    run_deploy,
+)
+
+BUCKET_MODEL = "gs://demo-models/digits/v2/model.tflite"
+
+
+def test_defaults_deploy_then_read_url() -> None:
+    assert dry_run("--project", PROJECT) == [deploy_command(), describe_command()]
+
+
+def test_runs_nothing_and_says_so() -> None:
+    result = run_deploy("--dry-run", "--project", PROJECT)
+    assert result.returncode == 0
+    assert "nothing was run" in result.stderr
+    # Only commands on stdout: it can be saved and run as a script.
+    assert all(
+        line.startswith(("gcloud ", "FUNCTION_URL=$(gcloud "))
+        for line in result.stdout.splitlines()
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--name", "digits-v2"), {"name": "digits-v2"}),
+        (("--region", "europe-west1"), {"region": "europe-west1"}),
+        (("--runtime", "python313"), {"runtime": "python313"}),
+        (("--memory", "2Gi"), {"memory": "2Gi"}),
+        (("--cpu", "2"), {"cpu": "2"}),
+        (("--concurrency", "8"), {"concurrency": 8}),
+        (("--min-instances", "1"), {"min_instances": 1}),
+        (("--max-instances", "3"), {"max_instances": 3}),
+        (("--timeout", "5m"), {"timeout": "300s"}),
+        (("--timeout", "90"), {"timeout": "90s"}),
+        (("--pool-size", "2"), {"pool_size": 2, "concurrency": 2}),
+        (("--pool-size", "2", "--concurrency", "6"), {"pool_size": 2, "concurrency": 6}),
+        (("--threads", "2"), {"threads": 2}),
+        (("--model-name", "digits"), {"model_name": "digits"}),
+        (("--model-version", "2024-06-01"), {"model_version": "2024-06-01"}),
+        (("--allow-unauthenticated",), {"auth": "--allow-unauthenticated"}),
+        (("--cpu", "0.5", "--concurrency", "1"), {"cpu": "0.5", "concurrency": 1}),
+        (
+            ("--env", "SERVING_BACKEND=litert", "--env", "MAX_REQUEST_BYTES=1048576"),
+            {"env_vars": ["SERVING_BACKEND=litert", "MAX_REQUEST_BYTES=1048576"]},
+        ),
+        (
+            ("--service-account", "runner@demo-project-1.iam.gserviceaccount.com"),
+            {"extra": ["--run-service-account=runner@demo-project-1.iam.gserviceaccount.com"]},
+        ),
+        (("--model", BUCKET_MODEL), {"env_vars": [f"MODEL_PATH={BUCKET_MODEL}"]}),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, tuple) else None,
+)
+def test_each_option_changes_only_its_flag(args: tuple[str, ...], expected: dict) -> None:
+    commands = dry_run("--project", PROJECT, *args)
+    name = expected.get("name", "tflite-predict")
+    region = expected.get("region", "us-central1")
+    assert commands == [deploy_command(**expected), describe_command(name, region)]
+
+
+def test_equals_form_of_options() -> None:
+    assert dry_run(f"--project={PROJECT}", "--memory=2Gi") == dry_run(
+        "--project", PROJECT, "--memory", "2Gi"
+    )
+
+
+def test_environment_fallbacks() -> None:
+    env = {
+        "DEPLOY_PROJECT": PROJECT,
+        "DEPLOY_FUNCTION_NAME": "env-fn",
+        "DEPLOY_REGION": "asia-northeast1",
+        "DEPLOY_RUNTIME": "python313",
+        "DEPLOY_MEMORY": "512Mi",
+        "DEPLOY_CPU": "2",
+        "DEPLOY_CONCURRENCY": "3",
+        "DEPLOY_MIN_INSTANCES": "1",
+        "DEPLOY_MAX_INSTANCES": "2",
+        "DEPLOY_TIMEOUT": "30s",
+        "DEPLOY_MODEL": BUCKET_MODEL,
+        "DEPLOY_MODEL_NAME": "m",
+        "DEPLOY_MODEL_VERSION": "7",
+        "DEPLOY_POOL_SIZE": "3",
+        "DEPLOY_THREADS": "2",
+        "DEPLOY_ENV": "SERVING_BACKEND=litert GCS_TIMEOUT_SECONDS=5",
+    }
+    expected = deploy_command(
+        name="env-fn",
+        region="asia-northeast1",
+        runtime="python313",
+        memory="512Mi",
+        cpu="2",
+        concurrency=3,
+        min_instances=1,
+        max_instances=2,
+        timeout="30s",
+        model_name="m",
+        model_version="7",
+        pool_size=3,
+        threads=2,
+        env_vars=[
+            f"MODEL_PATH={BUCKET_MODEL}",
+            "SERVING_BACKEND=litert",
+            "GCS_TIMEOUT_SECONDS=5",
+        ],
+    )
+    assert dry_run(env=env) == [expected, describe_command("env-fn", "asia-northeast1")]
+
+
+def test_flag_beats_environment() -> None:
+    commands = dry_run("--memory", "2Gi", env={"DEPLOY_PROJECT": PROJECT, "DEPLOY_MEMORY": "512Mi"})
+    assert commands[0] == deploy_command(memory="2Gi")
+
+
+def test_project_from_google_cloud_project() -> None:
+    assert dry_run(env={"GOOGLE_CLOUD_PROJECT": PROJECT})[0] == deploy_command()
+
+
+def test_project_from_gcloud_configuration() -> None:
+    # CLOUDSDK_CORE_PROJECT is how `gcloud config get-value project` sees a configured project.
+    assert dry_run(env={"CLOUDSDK_CORE_PROJECT": PROJECT})[0] == deploy_command()
+
+
+def test_upload_bundled_model_first() -> None:
+    commands = dry_run("--project", PROJECT, "--model", BUCKET_MODEL, "--upload")
+    assert commands == [
+        [
+            "gcloud",
+            "storage",
+            "cp",
+            str(REPO / "model" / "quantized_model.tflite"),
+            BUCKET_MODEL,
+            f"--project={PROJECT}",
+        ],
+        deploy_command(env_vars=[f"MODEL_PATH={BUCKET_MODEL}"]),
+        describe_command(),
+    ]
+
+
+def test_upload_given_file(tmp_path) -> None:
+    model = tmp_path / "my model.tflite"
+    model.write_bytes(b"TFL3")
+    commands = dry_run("--project", PROJECT, "--upload", str(model), "--model", BUCKET_MODEL)
+    assert commands[0] == [
+        "gcloud",
+        "storage",
+        "cp",
+        str(model),
+        BUCKET_MODEL,
+        f"--project={PROJECT}",
+    ]
+    assert commands[1] == deploy_command(env_vars=[f"MODEL_PATH={BUCKET_MODEL}"])
+
+
+def _job_flags(schedule: str, location: str = "us-central1", deadline: str = "60s") -> list[str]:
+    return [
+        f"--project={PROJECT}",
+        f"--location={location}",
+        f"--schedule={schedule}",
+        "--time-zone=Etc/UTC",
+        f"--uri={URL_REFERENCE}/v2/health/ready",
+        "--http-method=GET",
+        f"--oidc-service-account-email={WARMUP_SA}",
+        f"--oidc-token-audience={URL_REFERENCE}",
+        f"--attempt-deadline={deadline}",
+        "--description=Keeps tflite-predict warm (deploy.sh)",
+    ]
+
+
+def test_warmup_grants_invoker_then_creates_or_updates_job() -> None:
+    schedule = "*/10 * * * *"
+    commands = dry_run(
+        "--project", PROJECT, "--warmup", schedule, "--warmup-service-account", WARMUP_SA
+    )
+    job = "tflite-predict-warmup"
+    assert commands == [
+        deploy_command(),
+        describe_command(),
+        [
+            "gcloud",
+            "functions",
+            "add-invoker-policy-binding",
+            "tflite-predict",
+            f"--project={PROJECT}",
+            "--region=us-central1",
+            f"--member=serviceAccount:{WARMUP_SA}",
+        ],
+        [
+            "gcloud",
+            "scheduler",
+            "jobs",
+            "describe",
+            job,
+            f"--project={PROJECT}",
+            "--location=us-central1",
+            "--format=value(name)",
+        ],
+        ["gcloud", "scheduler", "jobs", "update", "http", job, *_job_flags(schedule)],
+        ["gcloud", "scheduler", "jobs", "create", "http", job, *_job_flags(schedule)],
+    ]
+
+
+def test_warmup_job_name_location_and_deadline() -> None:
+    commands = dry_run(
+        "--project",
+        PROJECT,
+        "--timeout",
+        "5s",
+        "--warmup",
+        "0 * * * *",
+        "--warmup-service-account",
+        WARMUP_SA,
+        "--warmup-job",
+        "keep-warm",
+        "--warmup-location",
+        "europe-west1",
+    )
+    # Cloud Scheduler's shortest attempt deadline is 15 s.
+    flags = _job_flags("0 * * * *", location="europe-west1", deadline="15s")
+    assert commands[-2] == ["gcloud", "scheduler", "jobs", "update", "http", "keep-warm", *flags]
+    assert commands[-1] == ["gcloud", "scheduler", "jobs", "create", "http", "keep-warm", *flags]
+
+
+def test_warmup_from_environment() -> None:
+    env = {
+        "DEPLOY_PROJECT": PROJECT,
+        "DEPLOY_WARMUP": "*/5 * * * *",
+        "DEPLOY_WARMUP_SERVICE_ACCOUNT": WARMUP_SA,
+    }
+    commands = dry_run(env=env)
+    assert commands[-1][:6] == [
+        "gcloud",
+        "scheduler",
+        "jobs",
+        "create",
+        "http",
+        "tflite-predict-warmup",
+    ]
+    assert "--schedule=*/5 * * * *" in commands[-1]
+
+
+def test_output_quotes_awkward_values() -> None:
+    result = run_deploy("--dry-run", "--project", PROJECT, "--env", "GREETING=it's a $HOME `x`")
+    deploy_line = result.stdout.splitlines()[0]
+    assert shlex.split(deploy_line)[-1].endswith(",GREETING=it's a $HOME `x`")
+
+
+def test_output_runs_as_pasted(tmp_path) -> None:
+    """The printed text is a working script: run it, every gcloud call arrives as printed."""
+    args = ("--project", PROJECT, "--model", BUCKET_MODEL, "--upload")
+    args += ("--warmup", "*/10 * * * *", "--warmup-service-account", WARMUP_SA)
+    args += ("--env", "GREETING=it's a $HOME `x`")
+    script = run_deploy("--dry-run", *args).stdout
+    fake_dir = tmp_path / "bin"
+    fake_gcloud.install(fake_dir)
+    (tmp_path / "dry_run.sh").write_text(script)
+    env = {**os.environ, "PATH": f"{fake_dir}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(
+        [BASH, "-euo", "pipefail", str(tmp_path / "dry_run.sh")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    printed = [
+        [arg.replace(URL_REFERENCE, fake_gcloud.FUNCTION_URL) for arg in argv]
+        for argv in parse_commands(script)
+    ]
+    # The job does not exist yet, so the script creates it rather than updating it.
+    update = printed.pop(-2)
+    assert update[3] == "update"
+    assert fake_gcloud.calls(fake_dir) == [argv[1:] for argv in printed]

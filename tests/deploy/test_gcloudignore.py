@@ -1,0 +1,86 @@
+"""What the deploy uploads, as the real gcloud computes it from .gcloudignore."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.deploy.deploy_script import REPO
+from tests.deploy.offline_gcloud import GCLOUD, NO_GCLOUD_REASON, run_offline
+
+pytestmark = pytest.mark.skipif(GCLOUD is None, reason=NO_GCLOUD_REASON)
+
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+RUNTIME_FILES = {"main.py", "requirements.txt", "model/quantized_model.tflite"}
+
+
+def files_for_upload(directory: Path) -> set[str]:
+    """``gcloud meta list-files-for-upload DIRECTORY``, as relative POSIX paths."""
+    result = run_offline([GCLOUD, "meta", "list-files-for-upload", str(directory)])
+    assert result.returncode == 0, result.stderr
+    return {line.strip() for line in result.stdout.splitlines() if line.strip()}
+
+
+def test_checkout_uploads_only_the_runtime() -> None:
+    uploaded = files_for_upload(REPO)
+    serving = {f"serving/{p.name}" for p in (REPO / "serving").glob("*.py")}
+    assert serving, "serving package has no modules"
+    assert uploaded == RUNTIME_FILES | serving
+
+
+def test_upload_is_small() -> None:
+    uploaded = files_for_upload(REPO)
+    assert "model/quantized_model.tflite" in uploaded
+    total = sum((REPO / path).stat().st_size for path in uploaded)
+    assert total < MAX_UPLOAD_BYTES, f"upload is {total} bytes"
+
+
+def test_everything_else_stays_out(tmp_path: Path) -> None:
+    """A tree with the usual clutter: only the runtime files survive."""
+    tree = tmp_path / "checkout"
+    tree.mkdir()
+    shutil.copy(REPO / ".gcloudignore", tree / ".gcloudignore")
+    kept = [
+        "main.py",
+        "requirements.txt",
+        "model/quantized_model.tflite",
+        "serving/__init__.py",
+        "serving/app.py",
+    ]
+    dropped = [
+        "deploy.sh",
+        "Makefile",
+        "README.md",
+        "pyproject.toml",
+        "requirements-dev.txt",
+        "requirements-legacy.txt",
+        ".gitignore",
+        ".git/HEAD",
+        ".ci/run",
+        ".venv/bin/python",
+        ".venv-legacy/lib/x.py",
+        ".venv-runtime/lib/x.py",
+        ".pytest_cache/v/cache",
+        ".ruff_cache/CACHEDIR.TAG",
+        "tests/test_main.py",
+        "tests/deploy/test_checks.py",
+        "convert/__main__.py",
+        "convert/requirements.txt",
+        "bench/run.py",
+        "bench/results.json",
+        "docs/notes.md",
+        "build/lib/x.py",
+        "model/train_digits.py",
+        "model/float_model.tflite",
+        "model/saved_model/saved_model.pb",
+        "serving/__pycache__/app.cpython-312.pyc",
+        "serving/.DS_Store",
+        "__pycache__/main.cpython-312.pyc",
+        "notebook.ipynb",
+    ]
+    for path in kept + dropped:
+        (tree / path).parent.mkdir(parents=True, exist_ok=True)
+        (tree / path).write_text("x")
+    assert files_for_upload(tree) == set(kept)
