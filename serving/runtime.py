@@ -12,11 +12,10 @@ import threading
 import time
 from dataclasses import dataclass
 
-from serving import logs
+from serving import logs, source
 from serving.errors import ModelLoadError, ServingError
 from serving.model import Model
 from serving.settings import Settings
-from serving.source import fetch_model
 
 START, LOADING, AVAILABLE, FAILED = "START", "LOADING", "AVAILABLE", "FAILED"
 
@@ -78,11 +77,11 @@ class Runtime:
         started = time.perf_counter()
         try:
             settings = self.settings
-            path = fetch_model(
+            fetched = source.fetch(
                 settings.model_path, cache_dir=settings.cache_dir, timeout=settings.gcs_timeout
             )
             model = Model.load(
-                path,
+                fetched.path,
                 backend=settings.backend,
                 pool_size=settings.pool_size,
                 num_threads=settings.num_threads,
@@ -106,6 +105,9 @@ class Runtime:
             cold_start=True,
             load_ms=round(load_ms, 2),
             model_path=settings.model_path,
+            downloaded=fetched.downloaded,
+            fetch_ms=round(fetched.ms, 2),
+            model_bytes=fetched.size_bytes,
             backend=model.backend.name,
             backend_version=model.backend.version,
             pool_size=settings.pool_size,
