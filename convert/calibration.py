@@ -85,7 +85,8 @@ def load_dataset(
         raise ConvertError(f"{option} {path}: not a readable NumPy {suffix} file ({e})") from e
     labels = raw.pop(LABELS_KEY, None)
     arrays = _match_inputs(raw, inputs, path, option)
-    checked = {spec.name: _fit(arrays[spec.name], spec, pre, 1.0, path) for spec in inputs}
+    where = f"{option} {path}"
+    checked = {spec.name: _fit(arrays[spec.name], spec, pre, where) for spec in inputs}
     return _dataset(checked, labels, path, option)
 
 
@@ -128,19 +129,16 @@ def _match_inputs(
     return {n: raw[n] for n in names}
 
 
-def _fit(
-    x: np.ndarray, spec: InputSpec, pre: Preprocessing, scale: float, path: Path
-) -> np.ndarray:
+def _fit(x: np.ndarray, spec: InputSpec, pre: Preprocessing, origin: str) -> np.ndarray:
     """``x`` checked against ``spec`` and converted to its dtype (preprocessed if float)."""
-    where = f"{path}: input {spec.name!r}"
+    where = f"{origin}: input {spec.name!r}"
     if not _shape_fits(x.shape, spec.shape):
         raise ConvertError(
-            f"{where} expects shape {spec.shape_text} (first dimension: samples) "
-            f"but the data has shape {shape_text(x.shape)}"
+            f"{where} expects shape {spec.shape_text} but the data has shape {shape_text(x.shape)}"
         )
     if spec.dtype.kind == "f":
         if x.dtype.kind == "f" or (x.dtype.kind in "iu" and pre.explicit):
-            return pre.apply(x, scale).astype(spec.dtype, copy=False)
+            return pre.apply(x, 1.0).astype(spec.dtype, copy=False)
         if x.dtype.kind in "iu":
             raise ConvertError(
                 f"{where} expects {spec.dtype} but the data is {x.dtype}; pass --scale "

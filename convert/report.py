@@ -86,8 +86,8 @@ class Report:
             rows.append(
                 (
                     "latency (median)",
-                    f"TensorFlow {lat.original_ms:.3f} ms, .tflite {lat.tflite_ms:.3f} ms, "
-                    f"{lat.speedup:.1f}x faster (1 sample, {self.threads} thread(s), "
+                    f"TensorFlow {lat.original_ms:.3g} ms, .tflite {lat.tflite_ms:.3g} ms, "
+                    f"{lat.speedup:.3g}x faster (1 sample, {self.threads} thread(s), "
                     f"{lat.runs} runs)",
                 )
             )

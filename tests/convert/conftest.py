@@ -1,0 +1,202 @@
+"""Small real models, trained for seconds on scikit-learn's bundled digits, and their data.
+
+Built once per test session in a temporary directory; TensorFlow is imported only by the
+fixtures that build models, so the data-loading tests never pay for it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Digits:
+    """8x8 digits as float32 (N, 8, 8, 1) in 0..1, split into train and held-out eval."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_eval: np.ndarray
+    y_eval: np.ndarray
+
+
+@dataclass(frozen=True)
+class Built:
+    """A model file (or SavedModel directory) and .npz data keyed by its input names."""
+
+    path: Path
+    calibration: Path
+    eval: Path
+
+
+def run_cli(*args: str | Path, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    """``python -m convert ARGS`` in a subprocess: exit code, stdout and stderr as text."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, "-m", "convert", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def digits() -> Digits:
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    x = (data.images.astype(np.float32) / 16.0)[..., np.newaxis]
+    y = data.target.astype(np.int64)
+    order = np.random.default_rng(0).permutation(len(x))
+    train, held_out = order[:1400], order[1400:]
+    return Digits(x[train], y[train], x[held_out], y[held_out])
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("convert-models")
+
+
+def _keras():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+
+    keras.utils.set_random_seed(0)
+    return keras
+
+
+def _fit(model, x, y, epochs: int = 8, loss="sparse_categorical_crossentropy") -> None:
+    model.compile(optimizer="adam", loss=loss)
+    model.fit(x, y, epochs=epochs, batch_size=64, verbose=0)
+
+
+@pytest.fixture(scope="session")
+def functional(model_dir: Path, digits: Digits) -> Built:
+    """Functional CNN: ``pixels`` (8, 8, 1) -> ``digit`` (10 probabilities), ``.keras``."""
+    keras = _keras()
+    inputs = keras.Input((8, 8, 1), name="pixels")
+    x = keras.layers.Conv2D(8, 3, activation="relu")(inputs)
+    x = keras.layers.Flatten()(x)
+    outputs = keras.layers.Dense(10, activation="softmax", name="digit")(x)
+    model = keras.Model(inputs, outputs)
+    _fit(model, digits.x_train, digits.y_train)
+    path = model_dir / "functional.keras"
+    model.save(path)
+    return _with_data(path, {"pixels": digits.x_train}, {"pixels": digits.x_eval}, digits.y_eval)
+
+
+@pytest.fixture(scope="session")
+def sequential(model_dir: Path, digits: Digits) -> Built:
+    """Sequential MLP: ``features`` (64,) -> ``digit``, saved as legacy ``.h5``."""
+    keras = _keras()
+    model = keras.Sequential(
+        [
+            keras.Input((64,), name="features"),
+            keras.layers.Dense(32, activation="relu"),
+            keras.layers.Dense(10, activation="softmax", name="digit"),
+        ]
+    )
+    x_train = digits.x_train.reshape(-1, 64)
+    _fit(model, x_train, digits.y_train)
+    path = model_dir / "sequential.h5"
+    model.save(path)
+    x_eval = digits.x_eval.reshape(-1, 64)
+    return _with_data(path, {"features": x_train}, {"features": x_eval}, digits.y_eval)
+
+
+@pytest.fixture(scope="session")
+def two_io(model_dir: Path, digits: Digits) -> Built:
+    """Inputs ``image`` (8, 8, 1) and ``extra`` (3,); outputs ``digit`` (10) and ``ink`` (1).
+
+    ``ink`` regresses the mean pixel plus a tenth of the sum of ``extra``.
+    """
+    keras = _keras()
+    image = keras.Input((8, 8, 1), name="image")
+    extra = keras.Input((3,), name="extra")
+    h = keras.layers.Flatten()(image)
+    h = keras.layers.Concatenate()([h, extra])
+    h = keras.layers.Dense(32, activation="relu")(h)
+    digit = keras.layers.Dense(10, activation="softmax", name="digit")(h)
+    ink = keras.layers.Dense(1, name="ink")(h)
+    model = keras.Model([image, extra], [digit, ink])
+    rng = np.random.default_rng(1)
+    extra_train = rng.random((len(digits.x_train), 3), dtype=np.float32)
+    extra_eval = rng.random((len(digits.x_eval), 3), dtype=np.float32)
+    losses = {"digit": "sparse_categorical_crossentropy", "ink": "mse"}
+    ink_train = digits.x_train.mean(axis=(1, 2, 3)) + extra_train.sum(axis=1) / 10
+    _fit(
+        model,
+        [digits.x_train, extra_train],
+        {"digit": digits.y_train, "ink": ink_train},
+        15,
+        losses,
+    )
+    path = model_dir / "two_io.keras"
+    model.save(path)
+    return _with_data(
+        path,
+        {"image": digits.x_train, "extra": extra_train},
+        {"image": digits.x_eval, "extra": extra_eval},
+        digits.y_eval,
+    )
+
+
+@pytest.fixture(scope="session")
+def saved_model(model_dir: Path, digits: Digits) -> Built:
+    """A plain ``tf.Module`` SavedModel (no Keras) with signatures ``classify`` and ``logits``.
+
+    The weights are a logistic regression fitted by scikit-learn on the flattened digits.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+    from sklearn.linear_model import LogisticRegression
+
+    x_train = digits.x_train.reshape(-1, 64)
+    fitted = LogisticRegression(max_iter=300).fit(x_train, digits.y_train)
+
+    class Linear(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = tf.Variable(fitted.coef_.T.astype(np.float32))
+            self.b = tf.Variable(fitted.intercept_.astype(np.float32))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 64], tf.float32, name="features")])
+        def classify(self, features: tf.Tensor) -> dict[str, tf.Tensor]:
+            return {"probabilities": tf.nn.softmax(features @ self.w + self.b)}
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 64], tf.float32, name="features")])
+        def logits(self, features: tf.Tensor) -> dict[str, tf.Tensor]:
+            return {"logits": features @ self.w + self.b}
+
+    module = Linear()
+    path = model_dir / "linear_saved_model"
+    tf.saved_model.save(
+        module, str(path), signatures={"classify": module.classify, "logits": module.logits}
+    )
+    x_eval = digits.x_eval.reshape(-1, 64)
+    return _with_data(path, {"features": x_train}, {"features": x_eval}, digits.y_eval)
+
+
+def _with_data(
+    path: Path,
+    calibration: dict[str, np.ndarray],
+    evaluation: dict[str, np.ndarray],
+    labels: np.ndarray,
+) -> Built:
+    stem = path.name.split(".")[0]
+    calibration_path = path.with_name(f"{stem}-calibration.npz")
+    eval_path = path.with_name(f"{stem}-eval.npz")
+    np.savez(calibration_path, **calibration)
+    np.savez(eval_path, **evaluation, labels=labels)
+    return Built(path, calibration_path, eval_path)
