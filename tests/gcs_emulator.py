@@ -129,24 +129,20 @@ class StorageEmulator:
 
 
 @pytest.fixture
-def storage_emulator(
-    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[StorageEmulator]:
-    """A started emulator on a free port, with ``STORAGE_EMULATOR_HOST`` pointing at it."""
-    emulator = StorageEmulator(log_dir=tmp_path_factory.mktemp("gcs-emulator"))
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator.host)
-    with emulator:
-        yield emulator
-
-
-@pytest.fixture
 def stopped_storage_emulator(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[StorageEmulator]:
-    """An emulator that is not running yet (call ``start()``), with the env var set."""
+    """An emulator on a free port, not running yet (call ``start()``), with
+    ``STORAGE_EMULATOR_HOST`` pointing at it; stopped at the end of the test."""
     emulator = StorageEmulator(log_dir=tmp_path_factory.mktemp("gcs-emulator"))
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator.host)
     try:
         yield emulator
     finally:
         emulator.stop()
+
+
+@pytest.fixture
+def storage_emulator(stopped_storage_emulator: StorageEmulator) -> StorageEmulator:
+    """A started emulator on a free port, with ``STORAGE_EMULATOR_HOST`` pointing at it."""
+    return stopped_storage_emulator.start()
