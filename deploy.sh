@@ -417,6 +417,9 @@ Deployed ${NAME} (${REGION}, project ${PROJECT}):
 Ready check (loads the model):
   curl ${auth_header:+$auth_header }${FUNCTION_URL}${READY_ROUTE}
 
+Model metadata (input names and shapes, Open Inference Protocol):
+  curl ${auth_header:+$auth_header }${FUNCTION_URL}/v2/models/${MODEL_NAME}
+
 Predict, TF Serving REST (example input for the bundled 8x8x1 digits model):
   curl ${auth_header:+$auth_header }-H "Content-Type: application/json" \\
     -d '{"instances": [${example_image}]}' \\

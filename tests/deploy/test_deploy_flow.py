@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.deploy import fake_gcloud
 from tests.deploy.deploy_script import (
@@ -16,6 +18,7 @@ from tests.deploy.deploy_script import (
     dry_run,
     run_deploy,
 )
+from tests.server import running_server
 
 WARMUP = ("--warmup", "*/10 * * * *", "--warmup-service-account", WARMUP_SA)
 
@@ -47,6 +50,7 @@ def test_deploy_prints_url_and_authenticated_curl(fake_dir: Path) -> None:
     auth = '-H "Authorization: Bearer $(gcloud auth print-identity-token)"'
     assert f"curl {auth} {url}/v2/health/ready" in result.stdout
     assert f"{url}/v1/models/model:predict" in result.stdout
+    assert f"curl {auth} {url}/v2/models/model\n" in result.stdout
     # Each command is echoed before it runs, quoted as in --dry-run.
     assert "+ gcloud functions deploy tflite-predict --gen2" in result.stderr
 
@@ -121,3 +125,23 @@ def test_failed_deploy_stops_with_its_status(tmp_path: Path) -> None:
     assert result.returncode == 7
     assert "build failed" in result.stderr
     assert "Deployed" not in result.stdout
+
+
+def test_printed_example_request_is_served(fake_dir: Path) -> None:
+    """The example body deploy.sh prints gets 10 class probabilities from the real function."""
+    result = deploy(fake_dir, "--project", PROJECT)
+    body = re.search(r"-d '([^']+)'", result.stdout)
+    assert body, result.stdout
+    path = re.search(r"\.run\.app(/v1/models/model:predict)", result.stdout)
+    assert path, result.stdout
+    with running_server() as server:
+        response = requests.post(
+            server.url + path.group(1),
+            data=body.group(1),
+            headers={"Content-Type": "application/json"},
+            timeout=30,
+        )
+    assert response.status_code == 200, response.text
+    (probabilities,) = response.json()["predictions"]
+    assert len(probabilities) == 10
+    assert sum(probabilities) == pytest.approx(1.0, abs=0.05)
