@@ -28,7 +28,7 @@ Function
   --project PROJECT           DEPLOY_PROJECT, then GOOGLE_CLOUD_PROJECT, then
                               `gcloud config get-value project`
   --region REGION             DEPLOY_REGION             default: us-central1
-  --runtime RUNTIME           DEPLOY_RUNTIME            default: python312
+  --runtime RUNTIME           DEPLOY_RUNTIME            default: python312  (python310 or later)
   --service-account EMAIL     DEPLOY_SERVICE_ACCOUNT    default: the project's default
                               compute service account (runtime identity; it needs
                               storage.objects.get on a gs:// model)
@@ -91,7 +91,8 @@ quote_word() {
   elif [[ "$word" =~ ^[A-Za-z0-9_@%+=:,./-]+$ ]]; then
     printf '%s' "$word"
   else
-    printf "'%s'" "${word//\'/\'\\\'\'}"
+    local quote="'" escaped="'\\''"
+    printf "'%s'" "${word//"$quote"/"$escaped"}"
   fi
 }
 
@@ -236,7 +237,9 @@ check_env_value() {
 [[ "$REGION" =~ ^[a-z]+-[a-z]+[0-9]+$ ]] || die "region must look like us-central1, got '$REGION'"
 [[ "$WARMUP_LOCATION" =~ ^[a-z]+-[a-z]+[0-9]+$ ]] ||
   die "warm-up location must look like us-central1, got '$WARMUP_LOCATION'"
-[[ "$RUNTIME" =~ ^python3[0-9]+$ ]] || die "runtime must be a Python runtime such as python312, got '$RUNTIME'"
+# ai-edge-litert (requirements.txt) ships wheels for CPython 3.10 and later only.
+[[ "$RUNTIME" =~ ^python3[1-9][0-9]$ ]] ||
+  die "runtime must be python310 or later (ai-edge-litert has no wheels for older Pythons), got '$RUNTIME'"
 [[ "$MEMORY" =~ ^[1-9][0-9]*(k|M|G|Ki|Mi|Gi)$ ]] ||
   die "memory must be a size with a unit (k, M, G, Ki, Mi, Gi) such as 512Mi or 1Gi, got '$MEMORY'"
 CPU_MILLIS="$(cpu_millis "$CPU")"

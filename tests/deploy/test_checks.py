@@ -137,7 +137,13 @@ def assert_refused(result, message: str) -> None:
         (("--region", "central"), "region must look like us-central1, got 'central'"),
         (
             ("--runtime", "nodejs20"),
-            "runtime must be a Python runtime such as python312, got 'nodejs20'",
+            "runtime must be python310 or later (ai-edge-litert has no wheels for older "
+            "Pythons), got 'nodejs20'",
+        ),
+        (
+            ("--runtime", "python39"),
+            "runtime must be python310 or later (ai-edge-litert has no wheels for older "
+            "Pythons), got 'python39'",
         ),
         (
             ("--model-name", "my/model"),

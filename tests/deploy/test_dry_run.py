@@ -23,6 +23,8 @@ from tests.deploy.deploy_script import (
 )
 
 BUCKET_MODEL = "gs://demo-models/digits/v2/model.tflite"
+# Quotes, expansions, a backslash and & (special in bash 5.2 pattern replacement).
+AWKWARD = 'GREETING=it\'s a $HOME `x` & \\ "q"'
 
 
 def test_defaults_deploy_then_read_url() -> None:
@@ -260,16 +262,16 @@ def test_warmup_from_environment() -> None:
 
 
 def test_output_quotes_awkward_values() -> None:
-    result = run_deploy("--dry-run", "--project", PROJECT, "--env", "GREETING=it's a $HOME `x`")
+    result = run_deploy("--dry-run", "--project", PROJECT, "--env", AWKWARD)
     deploy_line = result.stdout.splitlines()[0]
-    assert shlex.split(deploy_line)[-1].endswith(",GREETING=it's a $HOME `x`")
+    assert shlex.split(deploy_line)[-1].endswith("," + AWKWARD)
 
 
 def test_output_runs_as_pasted(tmp_path) -> None:
     """The printed text is a working script: run it, every gcloud call arrives as printed."""
     args = ("--project", PROJECT, "--model", BUCKET_MODEL, "--upload")
     args += ("--warmup", "*/10 * * * *", "--warmup-service-account", WARMUP_SA)
-    args += ("--env", "GREETING=it's a $HOME `x`")
+    args += ("--env", AWKWARD)
     script = run_deploy("--dry-run", *args).stdout
     fake_dir = tmp_path / "bin"
     fake_gcloud.install(fake_dir)
@@ -290,4 +292,6 @@ def test_output_runs_as_pasted(tmp_path) -> None:
     # The job does not exist yet, so the script creates it rather than updating it.
     update = printed.pop(-2)
     assert update[3] == "update"
-    assert fake_gcloud.calls(fake_dir) == [argv[1:] for argv in printed]
+    calls = fake_gcloud.calls(fake_dir)
+    assert calls == [argv[1:] for argv in printed]
+    assert calls[1][-1].endswith("," + AWKWARD)
