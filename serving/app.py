@@ -27,7 +27,7 @@ def handle(request: flask.Request, runtime: Runtime | None = None) -> flask.Resp
     """Answer one HTTP request to the function."""
     runtime = runtime or RUNTIME
     started = time.perf_counter()
-    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+    request_id = _request_id(request)
     call = Call(runtime=runtime, params={}, read_json=lambda: _read_json(request, runtime))
     headers: dict[str, str] = {"X-Request-Id": request_id}
     try:
@@ -52,6 +52,14 @@ def handle(request: flask.Request, runtime: Runtime | None = None) -> flask.Resp
         headers=headers,
         mimetype="application/json",
     )
+
+
+def _request_id(request: flask.Request) -> str:
+    """The caller's ``X-Request-Id`` when it is a sane token, else a new one."""
+    given = request.headers.get("X-Request-Id", "")
+    if 0 < len(given) <= 128 and given.isprintable():
+        return given
+    return uuid.uuid4().hex
 
 
 def _read_json(request: flask.Request, runtime: Runtime) -> Any:
