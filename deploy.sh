@@ -333,6 +333,15 @@ fi
 [[ "$PROJECT" =~ ^([a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$ ]] ||
   die "project must be a project ID (6-30 lowercase letters, digits, hyphens), got '$PROJECT'"
 
+# The source is zipped with its file modes and the function may run as another user than
+# the one who owns the files: owner-only files (e.g. written via mkstemp) may be unreadable.
+upload_files=("${SOURCE_DIR}/main.py" "${SOURCE_DIR}/requirements.txt" "${SOURCE_DIR}/serving")
+[[ -n "$MODEL" || ! -f "$BUNDLED_MODEL" ]] || upload_files+=("$BUNDLED_MODEL")
+while IFS= read -r private_file; do
+  printf '%s: warning: %s is not readable by others; the deployed function may fail to read it (chmod a+r %q)\n' \
+    "$PROG" "$private_file" "$private_file" >&2
+done < <(find "${upload_files[@]}" -type f ! -name '*.pyc' ! -perm -004 2>/dev/null || true)
+
 # --- the commands -----------------------------------------------------------------------------
 env_vars="MODEL_NAME=${MODEL_NAME},MODEL_VERSION=${MODEL_VERSION}"
 env_vars+=",INTERPRETER_POOL_SIZE=${POOL_SIZE},INTERPRETER_THREADS=${THREADS}"

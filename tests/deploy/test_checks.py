@@ -204,7 +204,7 @@ def _path_without_gcloud(tmp_path) -> str:
     """A PATH holding only the tools deploy.sh needs besides gcloud."""
     bin_dir = tmp_path / "bin-no-gcloud"
     bin_dir.mkdir()
-    for tool in ("dirname", "cat"):
+    for tool in ("dirname", "cat", "find"):
         (bin_dir / tool).symlink_to(shutil.which(tool))
     return str(bin_dir)
 
@@ -277,3 +277,26 @@ def test_help_lists_every_setting() -> None:
     assert parsed <= set(options), parsed - set(options)
     for variable in re.findall(r"\$\{(DEPLOY_[A-Z_]+)", DEPLOY.read_text()):
         assert variable in text, variable
+
+
+def test_warns_about_files_only_their_owner_can_read(tmp_path) -> None:
+    """Source files are zipped with their modes; an owner-only model may be unreadable."""
+    checkout = tmp_path / "checkout"
+    (checkout / "model").mkdir(parents=True)
+    (checkout / "serving").mkdir()
+    shutil.copy(DEPLOY, checkout / "deploy.sh")
+    for name in ("main.py", "requirements.txt", ".gcloudignore", "serving/__init__.py"):
+        (checkout / name).write_text("")
+        (checkout / name).chmod(0o644)
+    model = checkout / "model" / "quantized_model.tflite"
+    model.write_bytes(b"TFL3")
+    model.chmod(0o600)
+    result = run_deploy_at(checkout, "--dry-run", "--project", PROJECT)
+    assert result.returncode == 0, result.stderr
+    assert (
+        f"deploy.sh: warning: {model} is not readable by others; the deployed function may "
+        f"fail to read it (chmod a+r {model})\n"
+    ) in result.stderr
+    model.chmod(0o644)
+    result = run_deploy_at(checkout, "--dry-run", "--project", PROJECT)
+    assert "warning" not in result.stderr
