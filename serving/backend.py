@@ -19,7 +19,7 @@ from serving.errors import ModelLoadError
 _CANDIDATES: dict[str, tuple[str, str]] = {
     "litert": ("ai_edge_litert.interpreter", "ai-edge-litert"),
     "tflite_runtime": ("tflite_runtime.interpreter", "tflite-runtime"),
-    "tensorflow": ("tensorflow.lite", "tensorflow"),
+    "tensorflow": ("tensorflow.lite.python.interpreter", "tensorflow"),
 }
 PREFERENCE: tuple[str, ...] = ("litert", "tflite_runtime", "tensorflow")
 
