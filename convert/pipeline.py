@@ -88,6 +88,7 @@ def run(options: Options) -> Report:
     try:
         with os.fdopen(fd, "wb") as file:
             file.write(tflite)
+        _default_permissions(temporary)
         report = _verify(options, source, Path(temporary), calibration, held_out, seconds, notes)
         if options.report is not None:
             report.write_json(options.report)
@@ -108,6 +109,13 @@ def run(options: Options) -> Report:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
     return report
+
+
+def _default_permissions(path: str) -> None:
+    """What ``open()`` would have given (mkstemp makes files private: 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
 
 
 def _limit_threads(tf: Any, threads: int) -> None:

@@ -13,6 +13,7 @@ mode               what                                                        c
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -78,8 +79,20 @@ def _representative(data: Dataset) -> Iterator[dict[str, Any]]:
 
 
 def _reason(error: BaseException, logged: list[str]) -> str:
-    """The most telling line: the converter's first ``error:`` line, else the exception's."""
+    """The most telling part of the converter's complaint, on one line.
+
+    Ops outside the TFLite builtins are listed by name (the serving runtime has no
+    TensorFlow ops to fall back on); otherwise the first ``error:`` line, without MLIR's
+    source locations, or the exception's first line.
+    """
     lines = [line for line in str(error).splitlines() if "error:" in line] + logged
+    ops = sorted({op for line in lines for op in _NOT_BUILTIN.findall(line)})
+    if ops:
+        return f"ops not in the TFLite builtins the serving runtime provides: {', '.join(ops)}"
     text = lines[0] if lines else (str(error).strip().splitlines() or [type(error).__name__])[0]
-    text = text.split("error:", 1)[-1].strip()
+    text = _LOCATION.sub("", text.split("error:", 1)[-1].strip())
     return text if len(text) <= 300 else text[:297] + "..."
+
+
+_NOT_BUILTIN = re.compile(r"'(tf\.\w+)' op is neither a custom op nor a flex op")
+_LOCATION = re.compile(r"^loc\(.*?\)+:\s*")

@@ -125,7 +125,7 @@ def _export_keras(path: Path, target: Path) -> Path:
     specs = [
         tf.TensorSpec(t.shape, t.dtype, name=n) for t, n in zip(model.inputs, names, strict=True)
     ]
-    output_names = list(model.output_names)
+    output_names = _output_names(model)
 
     def serve(inputs: dict[str, Any]) -> dict[str, Any]:
         ordered = [inputs[name] for name in names]
@@ -143,6 +143,16 @@ def _export_keras(path: Path, target: Path) -> Path:
     )
     archive.write_out(str(target), verbose=False)
     return target
+
+
+def _output_names(model: Any) -> list[str]:
+    """Functional models name outputs after their layers; Sequential ones after the last."""
+    names = getattr(model, "output_names", None)
+    if names:
+        return list(names)
+    if len(model.outputs) == 1 and model.layers:
+        return [model.layers[-1].name]
+    return [f"output_{i}" for i in range(len(model.outputs))]
 
 
 def _signature_function(saved_model_dir: Path, signature: str, shown_as: Path) -> tuple[Any, Any]:
