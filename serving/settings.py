@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from serving.errors import ServingError
 
 BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "model" / "quantized_model.tflite"
 BACKENDS = ("litert", "tflite_runtime", "tensorflow")
+N = TypeVar("N", int, float)
 
 
 class ConfigError(ServingError):
@@ -95,26 +97,25 @@ def _name(env: Mapping[str, str], key: str, default: str) -> str:
 
 
 def _positive_int(env: Mapping[str, str], key: str, default: int) -> int:
-    raw = env.get(key)
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError as e:
-        raise ConfigError(f"{key}={raw!r} is not an integer") from e
-    if value < 1:
-        raise ConfigError(f"{key}={raw!r} must be at least 1")
-    return value
+    return _positive(env, key, default, int, "an integer")
 
 
 def _positive_float(env: Mapping[str, str], key: str, default: float) -> float:
+    return _positive(env, key, default, float, "a number")
+
+
+def _positive(
+    env: Mapping[str, str], key: str, default: N, parse: Callable[[str], N], kind: str
+) -> N:
     raw = env.get(key)
     if not raw:
         return default
     try:
-        value = float(raw)
+        value = parse(raw)
     except ValueError as e:
-        raise ConfigError(f"{key}={raw!r} is not a number") from e
+        raise ConfigError(f"{key}={raw!r} is not {kind}") from e
     if not value > 0:
-        raise ConfigError(f"{key}={raw!r} must be greater than 0")
+        raise ConfigError(
+            f"{key}={raw!r} must be " + ("at least 1" if parse is int else "greater than 0")
+        )
     return value

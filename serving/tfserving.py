@@ -44,15 +44,8 @@ def parse_predict(body: Any, model: Model) -> tuple[dict[str, np.ndarray], str]:
 def _parse_rows(instances: Any, specs: list[TensorSpec]) -> dict[str, np.ndarray]:
     if not isinstance(instances, list) or not instances:
         raise BadRequest("'instances' must be a non-empty list")
-    named = isinstance(instances[0], dict)
-    if not named:
-        if len(specs) != 1:
-            names = ", ".join(s.name for s in specs)
-            raise BadRequest(
-                f"the model has {len(specs)} inputs ({names}): each instance must be an "
-                "object keyed by input name"
-            )
-        return {specs[0].name: codec.to_array(instances, what=f"input {specs[0].name!r}")}
+    if not isinstance(instances[0], dict):
+        return _single_input(instances, specs, "each instance must be an object")
     if not all(isinstance(instance, dict) for instance in instances):
         raise BadRequest("'instances' mixes objects and values: use one form for every instance")
     columns: dict[str, list[Any]] = {}
@@ -74,13 +67,15 @@ def _parse_columns(inputs: Any, specs: list[TensorSpec]) -> dict[str, np.ndarray
         return {
             name: codec.to_array(value, what=f"input {name!r}") for name, value in inputs.items()
         }
+    return _single_input(inputs, specs, "'inputs' must be an object")
+
+
+def _single_input(value: Any, specs: list[TensorSpec], form: str) -> dict[str, np.ndarray]:
+    """An unnamed value is the model's only input; with several inputs, names are needed."""
     if len(specs) != 1:
         names = ", ".join(s.name for s in specs)
-        raise BadRequest(
-            f"the model has {len(specs)} inputs ({names}): 'inputs' must be an object "
-            "keyed by input name"
-        )
-    return {specs[0].name: codec.to_array(inputs, what=f"input {specs[0].name!r}")}
+        raise BadRequest(f"the model has {len(specs)} inputs ({names}): {form} keyed by input name")
+    return {specs[0].name: codec.to_array(value, what=f"input {specs[0].name!r}")}
 
 
 def format_predict(outputs: dict[str, np.ndarray], request_format: str) -> dict[str, Any]:

@@ -4,16 +4,37 @@ from __future__ import annotations
 
 import shutil
 import threading
+from collections.abc import Callable
 
 import pytest
 
 from serving.errors import ModelLoadError
-from serving.runtime import AVAILABLE, FAILED, START, Runtime
+from serving.runtime import AVAILABLE, FAILED, START, Loaded, Runtime
 from serving.settings import Settings
 
 
 def runtime_for(path, **overrides) -> Runtime:
     return Runtime(Settings(model_path=str(path), **overrides))
+
+
+def at_once(count: int, call: Callable[[], object]) -> list[object]:
+    """Run ``call`` in ``count`` threads released together; results or raised errors."""
+    barrier = threading.Barrier(count)
+    outcomes: list[object] = []
+
+    def worker() -> None:
+        barrier.wait()
+        try:
+            outcomes.append(call())
+        except Exception as e:
+            outcomes.append(e)
+
+    threads = [threading.Thread(target=worker) for _ in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    return outcomes
 
 
 def test_nothing_loads_before_first_use(models):
@@ -23,19 +44,9 @@ def test_nothing_loads_before_first_use(models):
 
 def test_concurrent_first_requests_load_exactly_once(models):
     runtime = runtime_for(models / "int8.tflite", pool_size=2)
-    barrier = threading.Barrier(12)
-    results = []
-
-    def first_request() -> None:
-        barrier.wait()
-        results.append(runtime.load())
-
-    threads = [threading.Thread(target=first_request) for _ in range(12)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
+    results = at_once(12, runtime.load)
     assert len(results) == 12
+    assert all(isinstance(r, Loaded) for r in results)
     assert len({id(r.model) for r in results}) == 1
     assert sum(r.load_ms is not None for r in results) == 1  # one request paid the cold load
     assert runtime.state() == (AVAILABLE, None)
@@ -66,22 +77,9 @@ def test_failed_load_is_retried_by_the_next_request(models, tmp_path):
 
 def test_requests_queued_behind_a_failing_load_get_its_error(models, tmp_path):
     runtime = runtime_for(tmp_path / "missing.tflite")
-    barrier = threading.Barrier(6)
-    errors = []
-
-    def first_request() -> None:
-        barrier.wait()
-        try:
-            runtime.load()
-        except ModelLoadError as e:
-            errors.append(e)
-
-    threads = [threading.Thread(target=first_request) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
+    errors = at_once(6, runtime.load)
     assert len(errors) == 6
+    assert all(isinstance(e, ModelLoadError) for e in errors)
     assert all("model file not found" in str(e) for e in errors)
 
 
