@@ -285,17 +285,28 @@ for pair in ${EXTRA_ENV[@]+"${EXTRA_ENV[@]}"}; do
   check_env_value "--env $key" "$value"
 done
 
-if [[ -n "$MODEL" ]]; then
-  # Bucket names: 3-63 characters (up to 222 with dots) of a-z 0-9 - _ . starting and ending
-  # with a letter or digit; the object is a non-empty name that is not a "folder".
-  [[ "$MODEL" =~ ^gs://([a-z0-9][a-z0-9._-]{1,220}[a-z0-9])/([^[:cntrl:]]+)$ ]] ||
-    die "--model must be gs://BUCKET/OBJECT with a lowercase bucket name and an object name, got '$MODEL'"
+# --model: Cloud Storage's naming rules, as the function itself applies them (serving/gcs_uri.py).
+# Buckets: 3-63 characters (up to 222 when dotted, 63 per part) of a-z 0-9 - _ . starting and
+# ending with a letter or digit; objects: up to 1024 bytes, no control characters, not a folder.
+check_model_uri() {
+  local uri="$1" bucket object part parts
+  [[ "$uri" =~ ^gs://([a-z0-9][a-z0-9._-]{1,220}[a-z0-9])/([^[:cntrl:]]+)$ ]] ||
+    die "--model must be gs://BUCKET/OBJECT with a lowercase bucket name and an object name, got '$uri'"
   bucket="${BASH_REMATCH[1]}" object="${BASH_REMATCH[2]}"
-  [[ "$bucket" == *.* || ${#bucket} -le 63 ]] || die "bucket name longer than 63 characters in '$MODEL'"
-  [[ "$bucket" != *..* && "$bucket" != goog* ]] || die "bucket name '$bucket' is not allowed in '$MODEL'"
-  [[ "$object" != */ ]] || die "--model names a folder, not an object: '$MODEL' (add the file name)"
-  check_env_value "--model" "$MODEL"
-fi
+  [[ "$bucket" == *.* || ${#bucket} -le 63 ]] || die "bucket name longer than 63 characters in '$uri'"
+  IFS=. read -r -a parts <<<"$bucket"
+  for part in "${parts[@]}"; do
+    [[ -n "$part" && ${#part} -le 63 ]] ||
+      die "bucket name '$bucket' has an empty or over-long dot-separated part in '$uri'"
+  done
+  [[ "$bucket" != goog* ]] || die "bucket names cannot start with 'goog': '$uri'"
+  [[ "$object" != */ ]] || die "--model names a folder, not an object: '$uri' (add the file name)"
+  [[ "$object" != "." && "$object" != ".." ]] || die "object name '$object' is not allowed in '$uri'"
+  (( $(LC_ALL=C; printf '%s' "${#object}") <= 1024 )) ||
+    die "object name longer than 1024 bytes in --model"
+  check_env_value "--model" "$uri"
+}
+[[ -z "$MODEL" ]] || check_model_uri "$MODEL"
 if [[ -n "$UPLOAD" ]]; then
   [[ -n "$MODEL" ]] || die "--upload needs --model gs://BUCKET/OBJECT to copy the model to"
   [[ -f "$UPLOAD" ]] || die "model file not found: $UPLOAD"
