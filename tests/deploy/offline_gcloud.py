@@ -21,8 +21,18 @@ from pathlib import Path
 
 from tests.server import free_port
 
+
+def _working_strace() -> str | None:
+    """strace, if installed and allowed to trace here (containers may forbid ptrace)."""
+    strace = shutil.which("strace")
+    if strace is None:
+        return None
+    probe = subprocess.run([strace, "-f", "-o", os.devnull, "true"], capture_output=True)
+    return strace if probe.returncode == 0 else None
+
+
 GCLOUD = shutil.which("gcloud")
-STRACE = shutil.which("strace")
+STRACE = _working_strace()
 NO_GCLOUD_REASON = "gcloud CLI not installed (https://cloud.google.com/sdk/docs/install)"
 
 # Variables that would lend gcloud an identity, a project or a route off this machine.

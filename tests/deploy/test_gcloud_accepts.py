@@ -14,7 +14,7 @@ import pytest
 from tests.deploy.deploy_script import PROJECT, WARMUP_SA, dry_run
 from tests.deploy.offline_gcloud import GCLOUD, NO_CREDENTIALS, NO_GCLOUD_REASON, run_offline
 
-pytestmark = pytest.mark.skipif(GCLOUD is None, reason=NO_GCLOUD_REASON)
+pytestmark = [pytest.mark.skipif(GCLOUD is None, reason=NO_GCLOUD_REASON), pytest.mark.slow]
 
 SAMPLE_URL = "https://tflite-predict-abc123-uc.a.run.app"
 PARSE_ERRORS = (

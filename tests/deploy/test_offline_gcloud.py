@@ -46,7 +46,7 @@ def test_off_loopback_flags_remote_addresses() -> None:
 
 
 @pytest.mark.skipif(GCLOUD is None, reason=NO_GCLOUD_REASON)
-@pytest.mark.skipif(STRACE is None, reason="strace not installed: cannot watch gcloud's sockets")
+@pytest.mark.skipif(STRACE is None, reason="strace missing or not permitted: sockets unwatched")
 def test_gcloud_deploy_without_credentials_stays_on_loopback(tmp_path: Path) -> None:
     source = tmp_path / "src"
     source.mkdir()
