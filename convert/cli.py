@@ -17,6 +17,7 @@ from typing import NoReturn
 
 from convert.calibration import Preprocessing
 from convert.errors import EXIT_BAD_INPUT, CheckFailed, ConvertError
+from convert.progress import keep_terminal
 from convert.quantize import MODES
 
 EPILOG = """modes:
@@ -48,16 +49,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "source", metavar="SRC", type=Path, help=".keras/.h5 file or SavedModel dir"
     )
-    parser.add_argument("-o", "--output", required=True, type=Path, help="the .tflite to write")
+    parser.add_argument(
+        "-o", "--output", required=True, type=Path, metavar="OUT.tflite", help="the file to write"
+    )
     parser.add_argument(
         "--mode", choices=list(MODES), default="int8", help="quantization mode (default: int8)"
     )
     parser.add_argument(
-        "--signature", help="SavedModel signature to convert (default: serving_default)"
+        "--signature",
+        metavar="NAME",
+        help="SavedModel signature to convert (default: serving_default)",
     )
     data = parser.add_argument_group("data")
     data.add_argument(
-        "--calibration", type=Path, help=".npy, .npz (keys = input names) or a directory of images"
+        "--calibration",
+        type=Path,
+        metavar="PATH",
+        help=".npy, .npz (keys = input names) or a directory of images",
     )
     data.add_argument(
         "--calibration-samples",
@@ -69,13 +77,23 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument(
         "--eval",
         type=Path,
+        metavar="PATH",
         help="held-out data in the same forms (.npz key 'labels' optional); default: a slice "
         "of the calibration data not used to calibrate",
     )
     data.add_argument(
-        "--scale", type=float, help="multiply data by this first (default: 1/255 for images, 1)"
+        "--scale",
+        type=float,
+        metavar="X",
+        help="multiply data by this first (default: 1/255 for images, 1)",
     )
-    data.add_argument("--mean", type=_floats, default=(0.0,), help="subtract (one or per channel)")
+    data.add_argument(
+        "--mean",
+        type=_floats,
+        metavar="M[,M...]",
+        default=(0.0,),
+        help="subtract (one or per channel)",
+    )
     data.add_argument(
         "--std", type=_floats, default=(1.0,), help="then divide (one or per channel)"
     )
@@ -93,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     checks.add_argument(
         "--threads",
         type=_positive_int,
+        metavar="N",
         default=1,
         help="threads for the latency comparison (default: 1, as the function's interpreters)",
     )
@@ -102,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit status."""
     args = build_parser().parse_args(argv)
+    keep_terminal()  # progress bars must reach the terminal while TensorFlow's noise is captured
     options = _options(args)
     from convert.pipeline import run  # after parsing: --help needs no numpy or TensorFlow
 

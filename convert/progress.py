@@ -17,8 +17,11 @@ T = TypeVar("T")
 _stream: TextIO | None = None
 
 
-def _terminal() -> TextIO:
-    """A private duplicate of stderr, made once, that survives fd 2 being redirected."""
+def keep_terminal() -> TextIO:
+    """A private duplicate of stderr, made once, that survives fd 2 being redirected.
+
+    The CLI calls this first thing, before any output is captured.
+    """
     global _stream
     if _stream is None:
         try:
@@ -35,7 +38,7 @@ def progress(items: Iterable[T], *, total: int, desc: str) -> Iterator[T]:
     except ImportError:  # tqdm comes with ai-edge-litert; without it, no bar
         yield from items
         return
-    stream = _terminal()
+    stream = keep_terminal()
     disable = not (hasattr(stream, "isatty") and stream.isatty())
     with tqdm(
         items, total=total, desc=desc, file=stream, disable=disable, delay=1.0, leave=False

@@ -94,19 +94,25 @@ def train(build_dir: Path, epochs: int) -> Path:
 def convert(build_dir: Path, keras_path: Path, output: Path, min_agreement: float) -> None:
     """Run the converter CLI in int8 mode; it exits non-zero (writing nothing) on failure."""
     cmd = [
-        sys.executable, "-m", "convert", str(keras_path),
-        "-o", str(output),
+        sys.executable, "-m", "convert", _shown(keras_path),
+        "-o", _shown(output),
         "--mode", "int8",
-        "--calibration", str(build_dir / "calibration.npz"),
+        "--calibration", _shown(build_dir / "calibration.npz"),
         "--calibration-samples", "500",
-        "--eval", str(build_dir / "eval.npz"),
+        "--eval", _shown(build_dir / "eval.npz"),
         "--min-agreement", str(min_agreement),
-        "--report", str(build_dir / "report.json"),
+        "--report", _shown(build_dir / "report.json"),
     ]  # fmt: skip
     print("+ " + " ".join(cmd), file=sys.stderr)
     result = subprocess.run(cmd, cwd=REPO, check=False)
     if result.returncode != 0:
         sys.exit(result.returncode)
+
+
+def _shown(path: Path) -> str:
+    """The path relative to the repository when inside it (the CLI runs there): short reports."""
+    path = path.resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
 
 def main(argv: list[str] | None = None) -> None:
