@@ -295,3 +295,38 @@ def test_output_runs_as_pasted(tmp_path) -> None:
     calls = fake_gcloud.calls(fake_dir)
     assert calls == [argv[1:] for argv in printed]
     assert calls[1][-1].endswith("," + AWKWARD)
+
+
+def test_environment_fallbacks_for_upload_warmup_and_mode(tmp_path) -> None:
+    model = tmp_path / "digits.tflite"
+    model.write_bytes(b"TFL3")
+    runner = "runner@demo-project-1.iam.gserviceaccount.com"
+    env = {
+        "DEPLOY_PROJECT": PROJECT,
+        "DEPLOY_DRY_RUN": "1",
+        "DEPLOY_MODEL": BUCKET_MODEL,
+        "DEPLOY_UPLOAD": str(model),
+        "DEPLOY_SERVICE_ACCOUNT": runner,
+        "DEPLOY_WARMUP": "0 */2 * * *",
+        "DEPLOY_WARMUP_SERVICE_ACCOUNT": WARMUP_SA,
+        "DEPLOY_WARMUP_JOB": "nightly-warm",
+        "DEPLOY_WARMUP_LOCATION": "europe-west1",
+    }
+    result = run_deploy(env=env)  # no --dry-run flag: DEPLOY_DRY_RUN=1 alone
+    assert result.returncode == 0, result.stderr
+    commands = parse_commands(result.stdout)
+    assert commands[0] == [
+        "gcloud",
+        "storage",
+        "cp",
+        str(model),
+        BUCKET_MODEL,
+        f"--project={PROJECT}",
+    ]
+    assert commands[1] == deploy_command(
+        env_vars=[f"MODEL_PATH={BUCKET_MODEL}"], extra=[f"--run-service-account={runner}"]
+    )
+    create = commands[-1]
+    assert create[:6] == ["gcloud", "scheduler", "jobs", "create", "http", "nightly-warm"]
+    assert "--location=europe-west1" in create
+    assert "--schedule=0 */2 * * *" in create
