@@ -53,5 +53,13 @@ test: lint pytest pytest-legacy
 model: $(DEV)/.installed
 	$(DEV)/bin/python model/train_digits.py
 
+# Side-by-side benchmark (README "Benchmarks"): writes bench/results.md, .json and .png.
+bench: $(DEV)/.installed $(RUNTIME)/.installed
+	$(DEV)/bin/python -m bench
+
+# Every measurement, fewer repeats, small models; writes build/bench/quick/ only.
+bench-quick: $(DEV)/.installed $(RUNTIME)/.installed
+	$(DEV)/bin/python -m bench --quick
+
 clean:
 	rm -rf $(RUNTIME) $(DEV) $(LEGACY) .pytest_cache .ruff_cache build

@@ -1,0 +1,1 @@
+"""Side-by-side benchmark of the function against Flask + TensorFlow (``python -m bench``)."""

@@ -1,0 +1,126 @@
+"""Latency: warm requests over HTTP on loopback, and predict in-process against bare invoke.
+
+Every loop has a fixed count; every HTTP request has a timeout. Times are wall-clock
+``perf_counter`` milliseconds; summaries are medians (p50) and the 99th percentile.
+"""
+
+from __future__ import annotations
+
+import http.client
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+REQUEST_TIMEOUT_S = 60.0
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile (0..100), linear interpolation."""
+    return float(np.percentile(np.asarray(values), q))
+
+
+class Client:
+    """One keep-alive HTTP connection to ``127.0.0.1:port`` (like one busy caller)."""
+
+    def __init__(self, port: int, timeout: float = REQUEST_TIMEOUT_S) -> None:
+        self._connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+
+    def post(self, path: str, body: bytes) -> float:
+        """POST ``body``; the milliseconds until the whole answer was read. Non-200 raises."""
+        started = time.perf_counter()
+        self._connection.request("POST", path, body, {"Content-Type": "application/json"})
+        response = self._connection.getresponse()
+        payload = response.read()
+        ms = (time.perf_counter() - started) * 1000
+        if response.status != 200:
+            raise RuntimeError(f"POST {path} answered {response.status}: {payload[:300]!r}")
+        return ms
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Summary of one series of requests."""
+
+    count: int
+    p50_ms: float
+    p99_ms: float
+
+
+def summarize(samples: list[float]) -> Latency:
+    """Count, median and 99th percentile."""
+    return Latency(len(samples), statistics.median(samples), percentile(samples, 99))
+
+
+def http_latency(port: int, path: str, body: bytes, count: int, warmup: int) -> Latency:
+    """``warmup`` unrecorded requests, then ``count`` timed ones, one at a time."""
+    client = Client(port)
+    try:
+        for _ in range(warmup):
+            client.post(path, body)
+        return summarize([client.post(path, body) for _ in range(count)])
+    finally:
+        client.close()
+
+
+def interleaved(a: Callable[[], None], b: Callable[[], None], count: int) -> tuple[float, float]:
+    """Median milliseconds of ``a`` and of ``b``, called alternately ``count`` times each
+    (after one unrecorded call each), so drifting machine load affects both alike."""
+    a()
+    b()
+    times_a, times_b = [], []
+    for _ in range(count):
+        started = time.perf_counter()
+        a()
+        times_a.append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        b()
+        times_b.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times_a), statistics.median(times_b)
+
+
+@dataclass(frozen=True)
+class Overhead:
+    """Median predict through ``serving.model.Model`` against the bare ``invoke()``."""
+
+    predict_ms: float
+    invoke_ms: float
+
+    @property
+    def ratio(self) -> float:
+        return self.predict_ms / self.invoke_ms
+
+
+def bare_interpreter(model_path: str, x: np.ndarray) -> Any:
+    """An interpreter of the serving backend (one thread) with ``x`` already set as its
+    input (quantized for an int8 input): ``invoke()`` is all that is left to time."""
+    from serving.backend import select_backend
+
+    interpreter = select_backend().make_interpreter(model_path, num_threads=1)
+    (detail,) = interpreter.get_input_details()
+    interpreter.resize_tensor_input(detail["index"], list(x.shape))
+    interpreter.allocate_tensors()
+    scale, zero_point = detail["quantization"]
+    feed = np.round(x / scale + zero_point) if scale else x
+    interpreter.set_tensor(detail["index"], feed.astype(detail["dtype"]))
+    return interpreter
+
+
+def predict_vs_invoke(model_path: str, x: np.ndarray, count: int) -> Overhead:
+    """``Model.predict`` (validate, quantize, invoke, dequantize) and a bare interpreter's
+    ``invoke()`` on the same input, one interpreter thread each, as the function runs."""
+    from serving.model import Model
+
+    with Model.load(model_path, pool_size=1, num_threads=1) as model:
+        (spec,) = model.inputs
+        bare = bare_interpreter(model_path, x)
+        predict_ms, invoke_ms = interleaved(
+            lambda: model.predict({spec.name: x}), bare.invoke, count
+        )
+    return Overhead(predict_ms, invoke_ms)

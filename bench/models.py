@@ -1,0 +1,173 @@
+"""Build (once, cached) the networks the benchmark serves: SavedModels and .tflite files.
+
+Run in its own process (``python -m bench.models --variant full``) so the benchmark's own
+process never imports TensorFlow. Everything lands in ``build/bench/<VERSION>-<variant>/``
+with a ``manifest.json`` written last: a directory without it is rebuilt from scratch.
+
+- ``digits``: the bundled model's network (``model/train_digits.build_model``) with seeded
+  random weights, as a SavedModel for the Flask + TensorFlow baseline (the function serves
+  the trained ``model/quantized_model.tflite``; weights do not change the work done).
+- ``mobilenet``: ``keras.applications.MobileNetV2(weights=None)`` (random weights, nothing
+  downloaded) as a SavedModel and as .tflite in four modes through the converter's own
+  ``convert.quantize.convert``. ``full`` is the real size (224x224, alpha 1.0); ``quick``
+  is a small stand-in (96x96, alpha 0.35) so the smoke test fits in its time budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+BUILD = REPO / "build" / "bench"
+VERSION = "v1"  # bump when what is built changes: old caches are then ignored
+MODES = ("float32", "dynamic", "float16", "int8")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Size of the MobileNetV2 stand-in and how much calibration data quantizes it."""
+
+    image_size: int
+    alpha: float
+    calibration_samples: int
+
+
+VARIANTS = {
+    "full": Variant(image_size=224, alpha=1.0, calibration_samples=32),
+    "quick": Variant(image_size=96, alpha=0.35, calibration_samples=8),
+}
+
+
+def cache_dir(variant: str) -> Path:
+    """Where ``variant`` is built."""
+    return BUILD / f"{VERSION}-{variant}"
+
+
+def _train_digits_module():
+    """``model/train_digits.py`` (a script, not a package) imported by path."""
+    spec = importlib.util.spec_from_file_location(
+        "train_digits", REPO / "model" / "train_digits.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _export(keras_model, name: str, out: Path) -> tuple[Path, str, list[int]]:
+    """Save ``keras_model`` as .keras and as a SavedModel the way the converter exports it."""
+    from convert.sources import load_source
+
+    keras_path = out / f"{name}.keras"
+    keras_model.save(keras_path)
+    source = load_source(keras_path, None, out / f"{name}-export")
+    saved_model = out / f"{name}-saved_model"
+    shutil.move(str(source.saved_model_dir), saved_model)
+    shutil.rmtree(out / f"{name}-export", ignore_errors=True)
+    (spec,) = source.inputs
+    return saved_model, spec.name, [int(d) if d is not None else -1 for d in spec.shape]
+
+
+def build(variant: str) -> dict:
+    """Build every artifact of ``variant`` into a fresh directory; return the manifest."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+
+    from convert.calibration import Dataset
+    from convert.quantize import convert
+
+    v = VARIANTS[variant]
+    final = cache_dir(variant)
+    # Built aside and renamed into place: a concurrent run never sees half a build.
+    out = final.with_name(f".{final.name}-{os.getpid()}")
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    keras.utils.set_random_seed(0)
+    timings: dict[str, float] = {}
+
+    started = time.perf_counter()
+    digits_dir, digits_input, digits_shape = _export(
+        _train_digits_module().build_model(), "digits", out
+    )
+    timings["digits_export_s"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    mobilenet = keras.applications.MobileNetV2(
+        input_shape=(v.image_size, v.image_size, 3), alpha=v.alpha, weights=None, classes=1000
+    )
+    mobilenet_dir, mobilenet_input, mobilenet_shape = _export(mobilenet, "mobilenet", out)
+    timings["mobilenet_export_s"] = time.perf_counter() - started
+
+    rng = np.random.default_rng(0)
+    images = rng.uniform(-1, 1, (v.calibration_samples, *mobilenet_shape[1:]))
+    calibration = Dataset({mobilenet_input: images.astype(np.float32)}, None, "random images")
+    tflite: dict[str, str] = {}
+    for mode in MODES:
+        started = time.perf_counter()
+        data = convert(
+            mobilenet_dir, "serving_default", mode, calibration if mode == "int8" else None
+        )
+        path = out / f"mobilenet-{mode}.tflite"
+        path.write_bytes(data)
+        tflite[mode] = path.name
+        timings[f"convert_{mode}_s"] = time.perf_counter() - started
+
+    manifest = {
+        "version": VERSION,
+        "variant": variant,
+        "mobilenet": {
+            "description": f"MobileNetV2 {v.image_size}x{v.image_size} alpha {v.alpha}",
+            "saved_model": mobilenet_dir.name,
+            "input": mobilenet_input,
+            "shape": mobilenet_shape,
+            "parameters": int(mobilenet.count_params()),
+            "tflite": tflite,
+            "calibration_samples": v.calibration_samples,
+        },
+        "digits": {"saved_model": digits_dir.name, "input": digits_input, "shape": digits_shape},
+        "timings": {k: round(s, 2) for k, s in timings.items()},
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    if load_manifest(variant) is None:
+        shutil.rmtree(final, ignore_errors=True)  # an incomplete or outdated build
+    try:
+        out.rename(final)
+    except OSError:  # another run finished the same build first: use that one
+        shutil.rmtree(out, ignore_errors=True)
+    return manifest
+
+
+def load_manifest(variant: str) -> dict | None:
+    """The manifest of a complete build of ``variant``, or None."""
+    path = cache_dir(variant) / "manifest.json"
+    if not path.is_file():
+        return None
+    manifest = json.loads(path.read_text())
+    return manifest if manifest.get("version") == VERSION else None
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Build ``--variant`` unless a complete cached build exists (``--force`` rebuilds)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variant", choices=sorted(VARIANTS), default="full")
+    parser.add_argument("--force", action="store_true")
+    args = parser.parse_args(argv)
+    manifest = None if args.force else load_manifest(args.variant)
+    if manifest is None:
+        manifest = build(args.variant)
+    json.dump(manifest, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

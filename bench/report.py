@@ -1,0 +1,167 @@
+"""The results as Markdown tables: printed to the terminal and written to ``results.md``."""
+
+from __future__ import annotations
+
+import statistics
+
+from bench.targets import Target
+
+MB = 1e6
+
+
+def _table(header: list[str], rows: list[list[str]], align: str) -> list[str]:
+    """A Markdown table; ``align`` has one ``l``/``r`` per column."""
+    marks = ["---" if a == "l" else "---:" for a in align]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(marks) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def _ms(value: float) -> str:
+    return f"{value:.2f} ms" if value < 100 else f"{value:.0f} ms"
+
+
+def _size(value: int | None, detail: str) -> str:
+    return f"{value / MB:.2f} MB" if value is not None else f"n/a ({detail})"
+
+
+def servers_table(results: dict) -> list[str]:
+    """Cold start, warm latency and memory of every server."""
+    rows = []
+    for r in results["servers"].values():
+        cold = r["cold_start_s"]
+        rows.append(
+            [
+                r["label"],
+                f"{statistics.median(cold):.3f} s",
+                f"{min(cold):.3f}-{max(cold):.3f} s",
+                _ms(r["warm"]["p50_ms"]),
+                _ms(r["warm"]["p99_ms"]),
+                f"{r['pss_bytes'] / MB:.1f} MB",
+                f"{r['peak_pss_bytes'] / MB:.1f} MB",
+            ]
+        )
+    header = ["server", "cold start (median)", "range", "warm p50", "warm p99", "PSS", "peak PSS"]
+    return _table(header, rows, "lrrrrrr")
+
+
+def throughput_table(results: dict) -> list[str]:
+    """Requests per second by number of concurrent clients."""
+    measured = {k: r for k, r in results["servers"].items() if "throughput" in r}
+    levels = list(next(iter(measured.values()))["throughput"])
+    rows = [[r["label"]] + [f"{r['throughput'][c]:.1f}" for c in levels] for r in measured.values()]
+    header = ["server (req/s)"] + [f"{c} client{'s' if c != '1' else ''}" for c in levels]
+    return _table(header, rows, "l" + "r" * len(levels))
+
+
+def overhead_table(results: dict) -> list[str]:
+    """In-process predict against bare invoke, and HTTP against in-process."""
+    rows = []
+    labels = {"fn_mobilenet": "MobileNetV2 int8", "fn_digits": "bundled model"}
+    for key, r in results["in_process"].items():
+        over = r["predict_ms"] / r["invoke_ms"] - 1
+        rows.append(
+            [
+                f"Model.predict vs bare invoke(), {labels[key]}",
+                _ms(r["predict_ms"]),
+                _ms(r["invoke_ms"]),
+                f"+{_ms(r['predict_ms'] - r['invoke_ms'])} (+{100 * over:.0f}%)",
+            ]
+        )
+    http = results["servers"]["fn_digits"]["warm"]["p50_ms"]
+    predict = results["in_process"]["fn_digits"]["predict_ms"]
+    rows.append(
+        [
+            "HTTP p50 vs in-process predict, bundled model",
+            _ms(http),
+            _ms(predict),
+            f"+{_ms(http - predict)}",
+        ]
+    )
+    return _table(["comparison", "measured", "reference", "overhead"], rows, "lrrr")
+
+
+def modes_table(results: dict) -> list[str]:
+    """Size and invoke latency per quantization mode."""
+    modes = results["modes"]
+    base = modes["float32"]
+    rows = [
+        [
+            mode,
+            f"{m['bytes'] / MB:.2f} MB",
+            f"{m['bytes'] / base['bytes']:.2f}x",
+            _ms(m["invoke_ms"]),
+            f"{m['invoke_ms'] / base['invoke_ms']:.2f}x",
+        ]
+        for mode, m in modes.items()
+    ]
+    header = ["mode", ".tflite size", "vs float32", "median invoke", "vs float32"]
+    return _table(header, rows, "lrrrr")
+
+
+def footprint_table(results: dict) -> list[str]:
+    """Upload and installed dependency sizes."""
+    f = results["footprint"]
+    rows = [
+        ["upload (files .gcloudignore lets through)", _size(*f["upload"]), f["upload"][1]],
+        ["upload, zipped", _size(*f["upload_zip"]), f["upload_zip"][1]],
+        ["installed runtime dependencies (requirements.txt)", _size(*f["runtime"]), "no pip"],
+        [
+            "for comparison: tensorflow alone, installed",
+            _size(*f["tensorflow"]),
+            f["tensorflow"][1],
+        ],
+    ]
+    return _table(["what", "size", "detail"], rows, "lrl")
+
+
+def targets_table(targets: list[Target]) -> list[str]:
+    """Each target with its bar, figure and verdict."""
+    rows = [[t.name, t.goal, t.figure, f"**{t.verdict}**"] for t in targets]
+    return _table(["target", "goal", "measured", "result"], rows, "lllr")
+
+
+def markdown(results: dict, targets: list[Target]) -> str:
+    """The whole report."""
+    machine = results["machine"]
+    plan = results["plan"]
+    lines = [
+        "# Benchmark results",
+        "",
+        f"`{results['command']}` on {machine['description']}; run {results['finished']}.",
+        f"Load average before/after: {machine['load_before']} / {machine['load_after']}. "
+        f"{plan['cold_starts']} cold starts per server (median shown), MobileNetV2 = "
+        f"{results['mobilenet']}.",
+        "",
+        "## Targets",
+        "",
+        *targets_table(targets),
+        "",
+        "## Cold start, warm latency, memory",
+        "",
+        "Cold start: new process to first 200 predict response. Warm: one client, keep-alive, "
+        f"{plan['warm_small']} requests (bundled model) / {plan['warm_large']} (MobileNetV2) "
+        "after a warm-up. PSS: whole process tree after the warm requests; peak: largest "
+        "sampled PSS over the server's life.",
+        "",
+        *servers_table(results),
+        "",
+        "## Throughput (production threading: gunicorn, 1 worker, "
+        f"{machine['gunicorn_threads']} threads; interpreter pool = usable CPUs)",
+        "",
+        *throughput_table(results),
+        "",
+        "## Overhead over the physical limit",
+        "",
+        *overhead_table(results),
+        "",
+        "## Quantization modes, MobileNetV2-sized network (1 interpreter thread)",
+        "",
+        *modes_table(results),
+        "",
+        "## Deployed footprint",
+        "",
+        *footprint_table(results),
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,109 @@
+"""The targets the README reports against, checked on one run's figures.
+
+Every target yields a row, met or not: a miss is a ``MISS`` with its figure, never dropped.
+Ratios compare figures measured in the same run. Targets come from issues 2, 3 and 5.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+MB = 1e6
+
+
+@dataclass(frozen=True)
+class Target:
+    """One target: what, the bar, the measured figure and whether it is met (None: shown)."""
+
+    name: str
+    goal: str
+    figure: str
+    passed: bool | None
+
+    @property
+    def verdict(self) -> str:
+        return "shown" if self.passed is None else "PASS" if self.passed else "MISS"
+
+
+def cold(results: dict, key: str) -> float:
+    """Median cold start of one server, seconds."""
+    return statistics.median(results["servers"][key]["cold_start_s"])
+
+
+def evaluate(results: dict) -> list[Target]:
+    """All targets, in the README's order."""
+    servers = results["servers"]
+    fn, tf = servers["fn_digits"], servers["tf_digits"]
+    fn_cold, tf_cold = cold(results, "fn_digits"), cold(results, "tf_digits")
+    cold_ratio = tf_cold / fn_cold
+    pss_ratio = tf["pss_bytes"] / fn["pss_bytes"]
+    large = results["in_process"]["fn_mobilenet"]
+    predict_over = large["predict_ms"] / large["invoke_ms"] - 1
+    http_over = fn["warm"]["p50_ms"] - results["in_process"]["fn_digits"]["predict_ms"]
+    rate = servers["fn_mobilenet"]["throughput"]
+    scaling = rate["4"] / rate["1"]
+    anti_small = servers["load_per_request_digits"]["warm"]["p50_ms"] / fn["warm"]["p50_ms"]
+    anti_large = (
+        servers["load_per_request_mobilenet"]["warm"]["p50_ms"]
+        / servers["fn_mobilenet"]["warm"]["p50_ms"]
+    )
+    q = results["modes"]
+    int8_ms, float_ms, dynamic_ms = (q[m]["invoke_ms"] for m in ("int8", "float32", "dynamic"))
+    return [
+        Target(
+            "cold start, bundled model: function vs Flask + TF SavedModel",
+            ">= 10x faster",
+            f"{cold_ratio:.1f}x ({fn_cold:.3f} s vs {tf_cold:.2f} s)",
+            cold_ratio >= 10,
+        ),
+        Target(
+            "cold start, bundled model: function",
+            "< 0.6 s",
+            f"{fn_cold:.3f} s",
+            fn_cold < 0.6,
+        ),
+        Target(
+            "memory (PSS, all processes), bundled model: function vs Flask + TF",
+            ">= 6x lower",
+            f"{pss_ratio:.1f}x ({fn['pss_bytes'] / MB:.0f} MB vs {tf['pss_bytes'] / MB:.0f} MB)",
+            pss_ratio >= 6,
+        ),
+        Target(
+            "memory (PSS, all processes), bundled model: function",
+            "<= 100 MB",
+            f"{fn['pss_bytes'] / MB:.1f} MB",
+            fn["pss_bytes"] <= 100 * MB,
+        ),
+        Target(
+            "in-process predict vs bare invoke(), MobileNetV2 int8",
+            "within 10%",
+            f"+{100 * predict_over:.1f}% ({large['predict_ms']:.2f} ms vs "
+            f"{large['invoke_ms']:.2f} ms)",
+            predict_over <= 0.10,
+        ),
+        Target(
+            "HTTP p50 overhead over in-process predict, bundled model",
+            "< 2 ms",
+            f"{http_over:.2f} ms",
+            http_over < 2,
+        ),
+        Target(
+            "throughput, 4 vs 1 concurrent clients, MobileNetV2 int8",
+            ">= 1.6x",
+            f"{scaling:.2f}x ({rate['4']:.1f} vs {rate['1']:.1f} req/s)",
+            scaling >= 1.6,
+        ),
+        Target(
+            "load-per-request anti-pattern, warm p50 vs the function",
+            "shown as a ratio",
+            f"{anti_small:.1f}x slower (bundled model), {anti_large:.1f}x (MobileNetV2 int8)",
+            None,
+        ),
+        Target(
+            "int8 invoke faster than float32 and dynamic, MobileNetV2 (issue 3)",
+            "int8 fastest",
+            f"int8 {int8_ms:.1f} ms, float32 {float_ms:.1f} ms, dynamic {dynamic_ms:.1f} ms",
+            int8_ms < min(float_ms, dynamic_ms),
+        ),
+    ]
