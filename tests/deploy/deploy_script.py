@@ -111,6 +111,11 @@ def deploy_command(
     ]
 
 
+def upload_command(model: Path, uri: str) -> list[str]:
+    """The ``gcloud storage cp`` argv that copies ``model`` to ``uri`` before the deploy."""
+    return ["gcloud", "storage", "cp", str(model), uri, f"--project={PROJECT}"]
+
+
 def describe_command(name: str = "tflite-predict", region: str = "us-central1") -> list[str]:
     """The ``gcloud functions describe`` argv that reads the deployed URL."""
     return [

@@ -20,6 +20,7 @@ from tests.deploy.deploy_script import (
     dry_run,
     parse_commands,
     run_deploy,
+    upload_command,
 )
 
 BUCKET_MODEL = "gs://demo-models/digits/v2/model.tflite"
@@ -146,14 +147,7 @@ def test_project_from_gcloud_configuration() -> None:
 def test_upload_bundled_model_first() -> None:
     commands = dry_run("--project", PROJECT, "--model", BUCKET_MODEL, "--upload")
     assert commands == [
-        [
-            "gcloud",
-            "storage",
-            "cp",
-            str(REPO / "model" / "quantized_model.tflite"),
-            BUCKET_MODEL,
-            f"--project={PROJECT}",
-        ],
+        upload_command(REPO / "model" / "quantized_model.tflite", BUCKET_MODEL),
         deploy_command(env_vars=[f"MODEL_PATH={BUCKET_MODEL}"]),
         describe_command(),
     ]
@@ -163,14 +157,7 @@ def test_upload_given_file(tmp_path) -> None:
     model = tmp_path / "my model.tflite"
     model.write_bytes(b"TFL3")
     commands = dry_run("--project", PROJECT, "--upload", str(model), "--model", BUCKET_MODEL)
-    assert commands[0] == [
-        "gcloud",
-        "storage",
-        "cp",
-        str(model),
-        BUCKET_MODEL,
-        f"--project={PROJECT}",
-    ]
+    assert commands[0] == upload_command(model, BUCKET_MODEL)
     assert commands[1] == deploy_command(env_vars=[f"MODEL_PATH={BUCKET_MODEL}"])
 
 
@@ -315,14 +302,7 @@ def test_environment_fallbacks_for_upload_warmup_and_mode(tmp_path) -> None:
     result = run_deploy(env=env)  # no --dry-run flag: DEPLOY_DRY_RUN=1 alone
     assert result.returncode == 0, result.stderr
     commands = parse_commands(result.stdout)
-    assert commands[0] == [
-        "gcloud",
-        "storage",
-        "cp",
-        str(model),
-        BUCKET_MODEL,
-        f"--project={PROJECT}",
-    ]
+    assert commands[0] == upload_command(model, BUCKET_MODEL)
     assert commands[1] == deploy_command(
         env_vars=[f"MODEL_PATH={BUCKET_MODEL}"], extra=[f"--run-service-account={runner}"]
     )
