@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.deploy.deploy_script import REPO
 from tests.deploy.offline_gcloud import GCLOUD, NO_GCLOUD_REASON, run_offline
+from tests.server import free_port
 
 pytestmark = pytest.mark.skipif(GCLOUD is None, reason=NO_GCLOUD_REASON)
 
@@ -84,3 +90,39 @@ def test_everything_else_stays_out(tmp_path: Path) -> None:
         (tree / path).parent.mkdir(parents=True, exist_ok=True)
         (tree / path).write_text("x")
     assert files_for_upload(tree) == set(kept)
+
+
+def test_uploaded_files_alone_serve_predictions(tmp_path: Path) -> None:
+    """Nothing the function needs is ignored: a copy of just the upload serves a prediction."""
+    bundle = tmp_path / "upload"
+    for path in files_for_upload(REPO):
+        (bundle / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(REPO / path, bundle / path)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MODEL_PATH")}
+    command = [str(Path(sys.executable).with_name("functions-framework")), "--target", "predict"]
+    command += ["--source", "main.py", "--host", "127.0.0.1", "--port", str(port)]
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(command, cwd=bundle, env=env, stdout=out, stderr=out)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, log.read_text()
+            try:
+                ready = requests.get(f"{url}/v2/health/ready", timeout=30)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+        assert ready.status_code == 200, ready.text
+        digit = [[[0.0]] * 8] * 8
+        response = requests.post(
+            f"{url}/v1/models/model:predict", json={"instances": [digit]}, timeout=30
+        )
+        assert response.status_code == 200, response.text
+        assert len(response.json()["predictions"][0]) == 10
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
