@@ -40,6 +40,7 @@ class OutputAgreement:
     normalized_error: float | None = None  # regressors: mean |error| / range
     accuracy_original: float | None = None  # with labels, first classifier output
     accuracy_tflite: float | None = None
+    nonfinite: int = 0  # samples where the .tflite gives NaN/inf and the original does not
 
     @property
     def score(self) -> float:
@@ -102,8 +103,11 @@ def compare(
         count = min(len(expected), len(actual))
         expected, actual = expected[:count], actual[:count]
         error = np.abs(actual - expected)
+        finite = np.isfinite(expected) & ~np.isfinite(actual)
+        fields: dict[str, float | int | None] = {
+            "nonfinite": int(finite.reshape(count, -1).any(axis=1).sum()) if count else 0
+        }
         classifier = expected.ndim == 2 and expected.shape[1] >= 2
-        fields: dict[str, float | None] = {}
         if classifier:
             top_expected, top_actual = expected.argmax(axis=1), actual.argmax(axis=1)
             fields["top1_agreement"] = float(np.mean(top_expected == top_actual))

@@ -8,6 +8,7 @@ target (an atomic replace on POSIX). Any failure removes the temporary file.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import tempfile
 import time
@@ -27,6 +28,7 @@ from convert.runtime import load_in_runtime
 from convert.sources import InputSpec, Source, detect_kind, load_source
 
 RANDOM_SAMPLES = 64
+POOR_AGREEMENT = 0.9  # below this score, the report warns even without --min-agreement
 
 
 @dataclass(frozen=True)
@@ -92,18 +94,8 @@ def run(options: Options) -> Report:
         report = _verify(options, source, Path(temporary), calibration, held_out, seconds, notes)
         if options.report is not None:
             report.write_json(options.report)
-        if not report.runtime.loads:
-            raise CheckFailed(
-                f"the converted model does not run in the serving runtime: {report.runtime.error}",
-                report,
-            )
-        if not report.passed:
-            worst = min(report.outputs, key=lambda o: o.score)
-            raise CheckFailed(
-                f"agreement {worst.score:.4f} of output {worst.name!r} is below "
-                f"--min-agreement {options.min_agreement:g}; {options.output} not written",
-                report,
-            )
+        if report.failure is not None:
+            raise CheckFailed(f"{report.failure}; {options.output} not written", report)
         os.replace(temporary, options.output)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -193,7 +185,7 @@ def _verify(
         notes=notes,
     )
     if model is None:
-        report.passed = False
+        report.fail(f"the converted model does not run in the serving runtime: {runtime.error}")
         return report
     with model, captured_stderr():
         original = evaluate.predict_original(source, evaluation)
@@ -201,9 +193,36 @@ def _verify(
         report.outputs = evaluate.compare(original, converted, evaluation.labels)
         sample = {name: array[:1] for name, array in evaluation.arrays.items()}
         report.latency = evaluate.measure_latency(source, model, sample)
-    if options.min_agreement is not None:
-        report.passed = all(o.score >= options.min_agreement for o in report.outputs)
+    _judge(report, len(evaluation))
     return report
+
+
+def _judge(report: Report, samples: int) -> None:
+    """Fail on non-finite outputs or a missed bar; without a bar, warn about poor agreement."""
+    min_agreement = report.min_agreement
+    broken = [o for o in report.outputs if o.nonfinite]
+    if broken:
+        report.fail(
+            f"output {broken[0].name!r} of the .tflite is NaN or infinite on "
+            f"{broken[0].nonfinite} of {samples} samples where the original is finite"
+        )
+        return
+    # `not score >= bar` also catches a NaN score.
+    if min_agreement is not None:
+        missed = [o for o in report.outputs if not o.score >= min_agreement]
+        if missed:
+            worst = min(missed, key=lambda o: o.score if o.score == o.score else -math.inf)
+            report.fail(
+                f"agreement {worst.score:.4f} of output {worst.name!r} is below "
+                f"--min-agreement {min_agreement:g}"
+            )
+        return
+    for output in report.outputs:
+        if not output.score >= POOR_AGREEMENT:
+            report.notes.append(
+                f"warning: output {output.name!r} agrees poorly with the original "
+                f"(score {output.score:.3g}); --min-agreement makes this an error"
+            )
 
 
 def _calibration_text(calibration: Dataset) -> str:

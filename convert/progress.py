@@ -17,30 +17,31 @@ T = TypeVar("T")
 _stream: TextIO | None = None
 
 
-def keep_terminal() -> TextIO:
-    """A private duplicate of stderr, made once, that survives fd 2 being redirected.
+def keep_terminal() -> TextIO | None:
+    """A private duplicate of stderr when it is a terminal (else None), kept once made.
 
-    The CLI calls this first thing, before any output is captured.
+    The CLI calls this first thing, before fd 2 is ever redirected, so that bars drawn
+    later still reach the terminal.
     """
     global _stream
     if _stream is None:
         try:
-            _stream = os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1)
-        except (OSError, ValueError):  # stderr without a file descriptor (e.g. in pytest)
-            _stream = sys.stderr
+            if os.isatty(sys.stderr.fileno()):
+                _stream = os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1)
+        except (AttributeError, OSError, ValueError):  # no real descriptor (e.g. under pytest)
+            pass
     return _stream
 
 
 def progress(items: Iterable[T], *, total: int, desc: str) -> Iterator[T]:
     """Yield ``items``, drawing a bar labelled ``desc`` on a terminal for long runs."""
+    stream = keep_terminal()
     try:
         from tqdm import tqdm
     except ImportError:  # tqdm comes with ai-edge-litert; without it, no bar
+        stream = None
+    if stream is None:
         yield from items
         return
-    stream = keep_terminal()
-    disable = not (hasattr(stream, "isatty") and stream.isatty())
-    with tqdm(
-        items, total=total, desc=desc, file=stream, disable=disable, delay=1.0, leave=False
-    ) as bar:
+    with tqdm(items, total=total, desc=desc, file=stream, delay=1.0, leave=False) as bar:
         yield from bar

@@ -35,7 +35,13 @@ class Report:
     latency: Latency | None = None
     min_agreement: float | None = None
     passed: bool = True
+    failure: str | None = None  # why the output file is not written
     notes: list[str] = field(default_factory=list)
+
+    def fail(self, reason: str) -> None:
+        """Record a failed check: the CLI then exits 3 and writes no model."""
+        self.passed = False
+        self.failure = reason
 
     @property
     def size_ratio(self) -> float:
@@ -98,7 +104,9 @@ class Report:
         if self.min_agreement is not None:
             verdict = "passed" if self.passed else "MISSED"
             lines += ["", f"min agreement {self.min_agreement:g}: {verdict}"]
-        lines += [f"note: {note}" for note in self.notes]
+        lines += [note if note.startswith("warning:") else f"note: {note}" for note in self.notes]
+        if self.failure is not None:
+            lines += [f"FAILED: {self.failure}"]
         return "\n".join(lines)
 
 

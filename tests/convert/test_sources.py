@@ -181,3 +181,19 @@ def test_original_predictions_match_keras(functional: Built, tmp_path: Path) -> 
     ours = source.predict({"pixels": x})["digit"]
     expected = keras.models.load_model(functional.path).predict(x, verbose=0)
     np.testing.assert_allclose(ours, expected, atol=1e-6)
+
+
+def test_calibration_from_a_directory_of_images(
+    functional: Built, digits, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from PIL import Image
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for i, pixels in enumerate(digits.x_train[:40]):
+        grey = np.round(pixels[..., 0] * 255).astype(np.uint8)
+        Image.fromarray(grey).resize((32, 32)).save(images / f"{i:03}.png")  # resized back to 8x8
+    status, report = _convert(capsys, functional, tmp_path, "--calibration", str(images))
+    assert status == 0
+    assert report["calibration"] == "40 samples of images/ (40 images)"
+    assert report["outputs"][0]["top1_agreement"] >= 0.9
