@@ -31,6 +31,17 @@ def out_dir(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.fixture
+def unread_keras(tmp_path: Path) -> Path:
+    """A .keras path for checks that fail before the model is read (so no TensorFlow)."""
+    path = tmp_path / "never_loaded.keras"
+    path.write_bytes(b"not read: the command fails before loading the model")
+    return path
+
+
+needs_tensorflow = pytest.mark.needs_tensorflow
+
+
 def _assert_nothing_written(out_dir: Path) -> None:
     assert list(out_dir.iterdir()) == []  # neither the model nor a temporary file
 
@@ -61,24 +72,24 @@ def test_directory_that_is_not_a_saved_model(tmp_path: Path, out_dir: Path) -> N
     _assert_nothing_written(out_dir)
 
 
-def test_int8_without_calibration(functional: Built, out_dir: Path) -> None:
-    result = run_cli(functional.path, "-o", out_dir / "m.tflite")  # int8 is the default mode
+def test_int8_without_calibration(unread_keras: Path, out_dir: Path) -> None:
+    result = run_cli(unread_keras, "-o", out_dir / "m.tflite")  # int8 is the default mode
     assert result.returncode == 2
     message = _one_line_error(result.stderr)
     assert "--mode int8 needs calibration data: pass --calibration PATH" in message
     _assert_nothing_written(out_dir)
 
 
-def test_output_in_a_missing_directory(functional: Built, tmp_path: Path) -> None:
+def test_output_in_a_missing_directory(unread_keras: Path, tmp_path: Path) -> None:
     target = tmp_path / "no" / "such" / "m.tflite"
-    result = run_cli(functional.path, "-o", target, "--mode", "float32")
+    result = run_cli(unread_keras, "-o", target, "--mode", "float32")
     assert result.returncode == 2
     assert f"directory {target.parent} does not exist" in _one_line_error(result.stderr)
     assert not (tmp_path / "no").exists()
 
 
-def test_output_that_is_a_directory(functional: Built, out_dir: Path) -> None:
-    result = run_cli(functional.path, "-o", out_dir, "--mode", "float32")
+def test_output_that_is_a_directory(unread_keras: Path, out_dir: Path) -> None:
+    result = run_cli(unread_keras, "-o", out_dir, "--mode", "float32")
     assert result.returncode == 2
     assert "is a directory; give a file name" in _one_line_error(result.stderr)
     _assert_nothing_written(out_dir)
@@ -101,6 +112,7 @@ def test_usage_errors_are_one_line(tmp_path: Path, args: list[str], expected: st
     assert expected in _one_line_error(result.stderr)
 
 
+@needs_tensorflow
 def test_calibration_of_the_wrong_shape_in_a_subprocess(
     functional: Built, tmp_path: Path, out_dir: Path
 ) -> None:
@@ -119,6 +131,7 @@ def _run_in_process(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tu
     return status, _one_line_error(capsys.readouterr().err)
 
 
+@needs_tensorflow
 def test_calibration_of_the_wrong_dtype(
     two_io: Built, tmp_path: Path, out_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -132,6 +145,7 @@ def test_calibration_of_the_wrong_dtype(
     _assert_nothing_written(out_dir)
 
 
+@needs_tensorflow
 def test_eval_data_that_does_not_fit(
     two_io: Built, tmp_path: Path, out_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -148,6 +162,7 @@ def test_eval_data_that_does_not_fit(
     _assert_nothing_written(out_dir)
 
 
+@needs_tensorflow
 def test_unknown_signature_lists_the_real_ones(
     saved_model: Built, out_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -159,6 +174,7 @@ def test_unknown_signature_lists_the_real_ones(
     _assert_nothing_written(out_dir)
 
 
+@needs_tensorflow
 def test_signature_with_a_keras_file(
     functional: Built, out_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -170,6 +186,7 @@ def test_signature_with_a_keras_file(
     _assert_nothing_written(out_dir)
 
 
+@needs_tensorflow
 @pytest.mark.parametrize("name", ["broken.keras", "broken.h5"])
 def test_keras_file_that_is_not_a_model(
     name: str, tmp_path: Path, out_dir: Path, capsys: pytest.CaptureFixture[str]
@@ -184,6 +201,7 @@ def test_keras_file_that_is_not_a_model(
     _assert_nothing_written(out_dir)
 
 
+@needs_tensorflow
 def test_saved_model_that_cannot_be_loaded(
     tmp_path: Path, out_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -196,6 +214,7 @@ def test_saved_model_that_cannot_be_loaded(
     _assert_nothing_written(out_dir)
 
 
+@needs_tensorflow
 def test_an_existing_output_survives_a_failed_run(
     functional: Built, tmp_path: Path, out_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

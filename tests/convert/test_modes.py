@@ -24,6 +24,8 @@ MIN_AGREEMENT = {
     "int8": 0.95,
 }
 
+pytestmark = pytest.mark.needs_tensorflow
+
 
 @pytest.fixture(scope="module")
 def converted(

@@ -18,6 +18,8 @@ from tests.server import running_server
 
 PREDICT = "/v1/models/model:predict"
 
+pytestmark = [pytest.mark.needs_tensorflow, pytest.mark.slow]
+
 
 def _convert(built: Built, out: Path, mode: str) -> tuple[Path, dict]:
     target, report = out / f"{mode}.tflite", out / f"{mode}.json"

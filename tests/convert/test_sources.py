@@ -13,6 +13,8 @@ from convert.runtime import load_in_runtime
 from serving.model import Model
 from tests.convert.conftest import Built
 
+pytestmark = pytest.mark.needs_tensorflow
+
 
 def _convert(
     capsys: pytest.CaptureFixture[str], built: Built, out: Path, *extra: str
