@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,6 +82,14 @@ def _fit(model, x, y, epochs: int = 8, loss="sparse_categorical_crossentropy") -
     model.fit(x, y, epochs=epochs, batch_size=64, verbose=0)
 
 
+def _save(model, path: Path) -> None:
+    with warnings.catch_warnings():
+        # Keras 3.15 itself trips numpy 2's __array__(copy=...) deprecation while saving.
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"keras\.")
+        warnings.filterwarnings("ignore", message=".*HDF5 file.*legacy", category=UserWarning)
+        model.save(path)
+
+
 @pytest.fixture(scope="session")
 def functional(model_dir: Path, digits: Digits) -> Built:
     """Functional CNN: ``pixels`` (8, 8, 1) -> ``digit`` (10 probabilities), ``.keras``."""
@@ -92,7 +101,7 @@ def functional(model_dir: Path, digits: Digits) -> Built:
     model = keras.Model(inputs, outputs)
     _fit(model, digits.x_train, digits.y_train)
     path = model_dir / "functional.keras"
-    model.save(path)
+    _save(model, path)
     return _with_data(path, {"pixels": digits.x_train}, {"pixels": digits.x_eval}, digits.y_eval)
 
 
@@ -110,7 +119,7 @@ def sequential(model_dir: Path, digits: Digits) -> Built:
     x_train = digits.x_train.reshape(-1, 64)
     _fit(model, x_train, digits.y_train)
     path = model_dir / "sequential.h5"
-    model.save(path)
+    _save(model, path)
     x_eval = digits.x_eval.reshape(-1, 64)
     return _with_data(path, {"features": x_train}, {"features": x_eval}, digits.y_eval)
 
@@ -143,7 +152,7 @@ def two_io(model_dir: Path, digits: Digits) -> Built:
         losses,
     )
     path = model_dir / "two_io.keras"
-    model.save(path)
+    _save(model, path)
     return _with_data(
         path,
         {"image": digits.x_train, "extra": extra_train},
