@@ -10,16 +10,27 @@ FUNCTION, BASELINE, ANTI = "#1a73e8", "#ea4335", "#9aa0a6"
 
 
 def _colour(key: str) -> str:
-    return FUNCTION if key.startswith("fn_") else BASELINE if key.startswith("tf_") else ANTI
+    if key.startswith("fn_"):
+        return FUNCTION
+    return BASELINE if key.startswith("tf_") else ANTI
 
 
-def _bars(ax, labels: list[str], values: list[float], colours: list[str], unit: str) -> None:
-    positions = range(len(labels))
+def _bars(
+    ax, labels: list[str], values: list[float], colours: list[str], unit: str, marks=None
+) -> None:
+    """Horizontal bars with their value written after them; ``marks`` (e.g. p99) as ticks."""
+    positions = list(range(len(labels)))
     ax.barh(positions, values, color=colours)
-    ax.set_yticks(list(positions), labels, fontsize=7)
+    ax.set_yticks(positions, labels, fontsize=7)
     ax.invert_yaxis()
-    for y, v in zip(positions, values, strict=True):
-        ax.annotate(f" {v:.3g}{unit}", (v, y), va="center", fontsize=7)
+    if marks is not None:
+        name, points = marks
+        ax.scatter(points, positions, marker="|", s=200, color="black", label=name)
+        ax.legend(fontsize=7, loc="lower right")
+    ends = values if marks is None else [max(v, m) for v, m in zip(values, marks[1], strict=True)]
+    for y, v, end in zip(positions, values, ends, strict=True):
+        ax.annotate(f" {v:.3g}{unit}", (end, y), va="center", fontsize=7)
+    ax.set_xlim(right=ax.get_xlim()[1] * (3 if ax.get_xscale() == "log" else 1.2))
 
 
 def write(results: dict, path: Path) -> None:
@@ -36,35 +47,34 @@ def write(results: dict, path: Path) -> None:
     fig, axes = plt.subplots(3, 2, figsize=(13, 12))
     (cold, warm), (mem, rate), (modes, foot) = axes
 
+    cold.set_xscale("log")
     _bars(
         cold, labels, [statistics.median(servers[k]["cold_start_s"]) for k in keys], colours, " s"
     )
-    cold.set_xscale("log")
     cold.set_title("Cold start: new process to first 200 (median, s, log)")
 
-    _bars(warm, labels, [servers[k]["warm"]["p50_ms"] for k in keys], colours, " ms")
-    warm.scatter([servers[k]["warm"]["p99_ms"] for k in keys], range(len(keys)), marker="|",
-                 s=200, color="black", label="p99")  # fmt: skip
     warm.set_xscale("log")
-    warm.legend(fontsize=7)
+    p99 = ("p99", [servers[k]["warm"]["p99_ms"] for k in keys])
+    _bars(warm, labels, [servers[k]["warm"]["p50_ms"] for k in keys], colours, " ms", p99)
     warm.set_title("Warm latency over HTTP: p50 bars, p99 ticks (ms, log)")
 
-    _bars(mem, labels, [servers[k]["pss_bytes"] / MB for k in keys], colours, " MB")
-    mem.scatter([servers[k]["peak_pss_bytes"] / MB for k in keys], range(len(keys)), marker="|",
-                s=200, color="black", label="peak")  # fmt: skip
-    mem.legend(fontsize=7)
+    peak = ("peak", [servers[k]["peak_pss_bytes"] / MB for k in keys])
+    _bars(mem, labels, [servers[k]["pss_bytes"] / MB for k in keys], colours, " MB", peak)
     mem.set_title("Memory: PSS of all server processes after warm requests (MB)")
 
-    for key, r in servers.items():
-        if "throughput" in r:
-            levels = list(r["throughput"])
-            rate.plot([int(c) for c in levels], list(r["throughput"].values()), marker="o",
-                      color=_colour(key), label=r["label"])  # fmt: skip
+    local = results["in_process_throughput"]
+    lines = [(k, r["label"], r["throughput"]) for k, r in servers.items() if "throughput" in r]
+    lines.append(("in_process", f"in-process, pool of {local['pool_size']}", local["rates"]))
+    shades = {"fn_mobilenet_workers": "#7baaf7", "in_process": "#0b3d91"}
+    for key, label, rates in lines:
+        rate.plot([int(c) for c in rates], [v["per_second"] for v in rates.values()], marker="o",
+                  color=shades.get(key, _colour(key)), label=label)  # fmt: skip
+    rate.set_yscale("log")
     rate.set_xscale("log", base=2)
     rate.set_xlabel("concurrent clients")
     rate.set_ylabel("requests/s")
     rate.legend(fontsize=7)
-    rate.set_title("Throughput, MobileNetV2-sized network")
+    rate.set_title("Throughput, MobileNetV2-sized network (calls/s, log)")
 
     names = list(results["modes"])
     sizes = [results["modes"][m]["bytes"] / MB for m in names]
@@ -80,9 +90,9 @@ def write(results: dict, path: Path) -> None:
     rows = [("upload (zip)", f["upload_zip"][0]), ("runtime deps", f["runtime"][0]),
             ("tensorflow alone", f["tensorflow"][0])]  # fmt: skip
     shown = [(name, value / MB) for name, value in rows if value is not None]
+    foot.set_xscale("log")
     _bars(foot, [n for n, _ in shown], [v for _, v in shown],
           [FUNCTION, FUNCTION, BASELINE][: len(shown)], " MB")  # fmt: skip
-    foot.set_xscale("log")
     foot.set_title("Deployed footprint (MB, log)")
 
     fig.suptitle(f"{results['machine']['description']} ({results['plan']['name']} run)")

@@ -69,20 +69,23 @@ def http_latency(port: int, path: str, body: bytes, count: int, warmup: int) -> 
         client.close()
 
 
-def interleaved(a: Callable[[], None], b: Callable[[], None], count: int) -> tuple[float, float]:
-    """Median milliseconds of ``a`` and of ``b``, called alternately ``count`` times each
-    (after one unrecorded call each), so drifting machine load affects both alike."""
+def alternating(
+    a: Callable[[], None], b: Callable[[], None], count: int, block: int = 10
+) -> tuple[float, float]:
+    """Median milliseconds of ``a`` and of ``b``, ``count`` calls each, in alternating blocks
+    of ``block`` calls (after one unrecorded call each). Blocks keep each one's steady
+    state (as a server calls the same thing again and again) while drifting machine load
+    still affects both alike."""
     a()
     b()
-    times_a, times_b = [], []
-    for _ in range(count):
-        started = time.perf_counter()
-        a()
-        times_a.append((time.perf_counter() - started) * 1000)
-        started = time.perf_counter()
-        b()
-        times_b.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times_a), statistics.median(times_b)
+    times: tuple[list[float], list[float]] = ([], [])
+    for start in range(0, count, block):
+        for f, series in ((a, times[0]), (b, times[1])):
+            for _ in range(min(block, count - start)):
+                started = time.perf_counter()
+                f()
+                series.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,7 @@ def predict_vs_invoke(model_path: str, x: np.ndarray, count: int) -> Overhead:
     with Model.load(model_path, pool_size=1, num_threads=1) as model:
         (spec,) = model.inputs
         bare = bare_interpreter(model_path, x)
-        predict_ms, invoke_ms = interleaved(
+        predict_ms, invoke_ms = alternating(
             lambda: model.predict({spec.name: x}), bare.invoke, count
         )
     return Overhead(predict_ms, invoke_ms)

@@ -46,12 +46,22 @@ def servers_table(results: dict) -> list[str]:
 
 
 def throughput_table(results: dict) -> list[str]:
-    """Requests per second by number of concurrent clients."""
-    measured = {k: r for k, r in results["servers"].items() if "throughput" in r}
-    levels = list(next(iter(measured.values()))["throughput"])
-    rows = [[r["label"]] + [f"{r['throughput'][c]:.1f}" for c in levels] for r in measured.values()]
-    header = ["server (req/s)"] + [f"{c} client{'s' if c != '1' else ''}" for c in levels]
-    return _table(header, rows, "l" + "r" * len(levels))
+    """Requests per second by number of concurrent clients, and server CPU per request."""
+    rows = []
+    levels: list[str] = []
+    for r in results["servers"].values():
+        if "throughput" not in r:
+            continue
+        levels = list(r["throughput"])
+        rates = [f"{r['throughput'][c]['per_second']:.1f}" for c in levels]
+        cpu = r["throughput"][levels[0]]["cpu_ms_per_request"]
+        rows.append([r["label"], *rates, _ms(cpu)])
+    local = results["in_process_throughput"]
+    rates = [f"{local['rates'][c]['per_second']:.1f}" for c in levels]
+    rows.append([f"in-process Model.predict, pool of {local['pool_size']} (no HTTP)", *rates, "-"])
+    header = ["MobileNetV2, calls/s", *(f"{c} client{'s' if c != '1' else ''}" for c in levels)]
+    header.append("server CPU per request")
+    return _table(header, rows, "l" + "r" * (len(levels) + 1))
 
 
 def overhead_table(results: dict) -> list[str]:

@@ -8,9 +8,11 @@ alike); each server's last start is kept for its warm latency, memory and throug
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -34,8 +36,10 @@ class Subject:
 
 
 def instances_body(x: np.ndarray) -> bytes:
-    """``{"instances": x}`` as the client sends it (values rounded to 4 decimals)."""
-    return json.dumps({"instances": np.round(x, 4).tolist()}, separators=(",", ":")).encode()
+    """``{"instances": x}`` as a client sends it: values with 4 decimals (``-0.1234``; via
+    float64, since float32 values would print with 17 digits and triple the body)."""
+    rows = np.round(x.astype(np.float64), 4).tolist()
+    return json.dumps({"instances": rows}, separators=(",", ":")).encode()
 
 
 def inputs(manifest: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -55,6 +59,7 @@ def subjects(build_dir: Path, manifest: dict, bundled: Path, emulator_host: str)
     gcs = {"STORAGE_EMULATOR_HOST": emulator_host}
     dev = Path(sys.executable)
     runtime = servers.runtime_python()
+    cpus = len(os.sched_getaffinity(0))
 
     def tf(name: str) -> dict[str, str]:
         return {"BASELINE_SAVED_MODEL": str(build_dir / manifest[name]["saved_model"])}
@@ -64,6 +69,12 @@ def subjects(build_dir: Path, manifest: dict, bundled: Path, emulator_host: str)
             "fn_digits", str(bundled), small), large=False),
         Subject("fn_mobilenet", "function, MobileNetV2 int8", servers.function_spec(
             "fn_mobilenet", str(int8), large), large=True, throughput=True),
+        # One gunicorn process per CPU, one interpreter each: the JSON work, which holds
+        # the GIL, then runs on every core (throughput comparison, not the default).
+        Subject("fn_mobilenet_workers", f"function, MobileNetV2 int8, WORKERS={cpus}",
+                servers.function_spec("fn_mobilenet_workers", str(int8), large,
+                                      WORKERS=str(cpus), INTERPRETER_POOL_SIZE="1"),
+                large=True, throughput=True),
         Subject("fn_gcs_digits", "function, bundled model from Cloud Storage",
                 servers.function_spec("fn_gcs_digits", f"gs://{BUCKET}/digits.tflite", small,
                                       **gcs), large=False),
@@ -86,6 +97,16 @@ def subjects(build_dir: Path, manifest: dict, bundled: Path, emulator_host: str)
     ]  # fmt: skip
 
 
+def _median_throughput(measure: Callable[[], throughput.Throughput], repeats: int) -> dict:
+    """Median calls/s over ``repeats`` runs, with the median server CPU per request."""
+    runs = [measure() for _ in range(repeats)]
+    cpu = [r.cpu_ms_per_request for r in runs if r.cpu_ms_per_request is not None]
+    return {
+        "per_second": statistics.median(r.per_second for r in runs),
+        "cpu_ms_per_request": statistics.median(cpu) if cpu else None,
+    }
+
+
 def _serve_and_measure(subject: Subject, plan: Plan, log_dir: Path) -> dict:
     """The kept instance: cold start, warm latency, PSS after warm requests, peak, throughput."""
     spec = subject.spec
@@ -102,15 +123,16 @@ def _serve_and_measure(subject: Subject, plan: Plan, log_dir: Path) -> dict:
             result["pss_bytes"] = memory.tree_pss(server.pid)
             if subject.throughput:
                 result["throughput"] = {
-                    str(clients): statistics.median(
-                        throughput.run(
+                    str(clients): _median_throughput(
+                        lambda c=clients: throughput.run(
                             server.port,
+                            server.pid,
                             spec.predict_path,
                             spec.body,
-                            clients,
-                            plan.throughput_requests(clients),
-                        ).per_second
-                        for _ in range(plan.throughput_repeats)
+                            c,
+                            plan.throughput_requests(c),
+                        ),
+                        plan.throughput_repeats,
                     )
                     for clients in plan.clients
                 }
@@ -154,6 +176,16 @@ def run(plan: Plan, build_dir: Path, manifest: dict, bundled: Path) -> dict:
         "fn_mobilenet": asdict(latency.predict_vs_invoke(str(int8), image_x, plan.invokes)),
         "fn_digits": asdict(latency.predict_vs_invoke(str(bundled), digits_x, plan.invokes * 5)),
     }
+    pool = len(os.sched_getaffinity(0))  # the function's default INTERPRETER_POOL_SIZE
+    in_process_rate = {
+        str(clients): _median_throughput(
+            lambda c=clients: throughput.in_process(
+                str(int8), image_x, pool, c, plan.throughput_requests(c)
+            ),
+            plan.throughput_repeats,
+        )
+        for clients in plan.clients
+    }
     print("quantization modes", file=sys.stderr, flush=True)
     files = {m: build_dir / f for m, f in manifest["mobilenet"]["tflite"].items()}
     quantization = modes.measure(files, image_x, plan.invokes)
@@ -166,6 +198,7 @@ def run(plan: Plan, build_dir: Path, manifest: dict, bundled: Path) -> dict:
     return {
         "servers": server_results,
         "in_process": overhead,
+        "in_process_throughput": {"pool_size": pool, "rates": in_process_rate},
         "modes": quantization,
         "bodies": {s.key: len(s.spec.body) for s in subject_list},
     }

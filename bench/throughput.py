@@ -1,8 +1,10 @@
-"""Throughput: a fixed number of requests from N concurrent keep-alive clients.
+"""Throughput: a fixed number of calls from N concurrent clients, over HTTP or in-process.
 
-Each client is a thread with its own connection, taking requests from a shared budget
-until it is spent, so the total count is fixed whatever the concurrency. The clients wait
-on a barrier and the clock runs from its release to the last answer.
+Each client is a thread (over HTTP: with its own keep-alive connection) taking calls from
+a shared budget until it is spent, so the total count is fixed whatever the concurrency.
+The clients make one untimed call each, wait on a barrier, and the clock runs from its
+release to the last answer. Over HTTP the server's CPU time (whole process tree) is
+recorded too: CPU per request against requests per second shows where a server is bound.
 """
 
 from __future__ import annotations
@@ -10,48 +12,71 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+import psutil
+
 from bench.latency import Client
+
+# A client: (make one call, release the client).
+Worker = tuple[Callable[[], object], Callable[[], None]]
 
 
 @dataclass(frozen=True)
 class Throughput:
-    """Requests per second at one level of concurrency."""
+    """Calls per second at one level of concurrency (and the server's CPU, if known)."""
 
     clients: int
     requests: int
     seconds: float
+    server_cpu_s: float | None = None
 
     @property
     def per_second(self) -> float:
         return self.requests / self.seconds
 
+    @property
+    def cpu_ms_per_request(self) -> float | None:
+        return None if self.server_cpu_s is None else 1000 * self.server_cpu_s / self.requests
 
-def run(port: int, path: str, body: bytes, clients: int, requests: int) -> Throughput:
-    """Send ``requests`` predict requests from ``clients`` concurrent clients."""
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its live descendants."""
+    root = psutil.Process(pid)
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def _concurrently(make_worker: Callable[[], Worker], clients: int, requests: int) -> float:
+    """Seconds for ``clients`` threads to make ``requests`` calls in all."""
     budget = iter(range(requests))
     budget_lock = threading.Lock()
     barrier = threading.Barrier(clients + 1)
     errors: list[BaseException] = []
 
     def client_loop() -> None:
-        client = Client(port)
+        call, close = make_worker()
         try:
-            client.post(path, body)  # connect and warm this connection, untimed
+            call()  # connect and warm this client, untimed
             barrier.wait()
             while True:
                 with budget_lock:
                     if next(budget, None) is None:
                         return
-                client.post(path, body)
+                call()
         except threading.BrokenBarrierError:
             pass  # another client failed; its error is reported
         except BaseException as e:  # reported to the caller below
             errors.append(e)
             barrier.abort()
         finally:
-            client.close()
+            close()
 
     threads = [threading.Thread(target=client_loop, daemon=True) for _ in range(clients)]
     for thread in threads:
@@ -65,4 +90,32 @@ def run(port: int, path: str, body: bytes, clients: int, requests: int) -> Throu
     seconds = time.perf_counter() - started
     if errors:
         raise RuntimeError(f"throughput with {clients} clients failed: {errors[0]!r}")
+    return seconds
+
+
+def run(port: int, pid: int, path: str, body: bytes, clients: int, requests: int) -> Throughput:
+    """``requests`` predict requests from ``clients`` concurrent HTTP clients to the server
+    ``pid`` listening on ``port``."""
+
+    def worker() -> Worker:
+        client = Client(port)
+        return (lambda: client.post(path, body)), client.close
+
+    cpu_before = tree_cpu_seconds(pid)
+    seconds = _concurrently(worker, clients, requests)
+    return Throughput(clients, requests, seconds, tree_cpu_seconds(pid) - cpu_before)
+
+
+def in_process(
+    model_path: str, x: np.ndarray, pool_size: int, clients: int, requests: int
+) -> Throughput:
+    """``Model.predict`` from ``clients`` threads sharing one model with ``pool_size``
+    interpreters: what the pool does on this machine with no HTTP and no JSON."""
+    from serving.model import Model
+
+    with Model.load(model_path, pool_size=pool_size, num_threads=1) as model:
+        (spec,) = model.inputs
+        seconds = _concurrently(
+            lambda: ((lambda: model.predict({spec.name: x})), lambda: None), clients, requests
+        )
     return Throughput(clients, requests, seconds)
