@@ -52,11 +52,12 @@ class OutputAgreement:
 
 @dataclass(frozen=True)
 class Latency:
-    """Median single-sample invoke time of each, in milliseconds, over ``runs`` runs."""
+    """Median invoke time of each, in milliseconds, over ``runs`` runs of ``batch`` samples."""
 
     original_ms: float
     tflite_ms: float
     runs: int
+    batch: int = 1
 
     @property
     def speedup(self) -> float:
@@ -64,27 +65,29 @@ class Latency:
         return self.original_ms / self.tflite_ms if self.tflite_ms > 0 else float("inf")
 
 
-def predict_original(source: Source, data: Dataset) -> dict[str, np.ndarray]:
-    """The original model's outputs on every sample, in batches."""
+def batches(source: Source, data: Dataset) -> list[dict[str, np.ndarray]]:
+    """The data cut into batches both models accept: the original's fixed batch size if it
+    has one (whole batches only), else up to ``BATCH`` samples."""
     fixed = _fixed_batch(source)
     step = fixed or BATCH
-    # A model with a fixed batch size only takes whole batches; the remainder is left out.
     stop = len(data) - len(data) % step if fixed else len(data)
-    starts = range(0, stop, step)
-    pieces = [
-        source.predict({n: a[i : i + step] for n, a in data.arrays.items()})
-        for i in progress(starts, total=len(starts), desc="TensorFlow")
-    ]
+    if stop == 0:
+        raise ConvertError(
+            f"the evaluation data has {len(data)} samples, fewer than the model's fixed "
+            f"batch size {step}"
+        )
+    return [{n: a[i : i + step] for n, a in data.arrays.items()} for i in range(0, stop, step)]
+
+
+def predict_original(source: Source, feeds: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The original model's outputs on every batch, concatenated."""
+    pieces = [source.predict(feed) for feed in progress(feeds, total=len(feeds), desc="TensorFlow")]
     return {name: np.concatenate([p[name] for p in pieces]) for name in source.outputs}
 
 
-def predict_tflite(model: Model, data: Dataset) -> dict[str, np.ndarray]:
-    """The .tflite's outputs on every sample, through the serving runtime."""
-    starts = range(0, len(data), BATCH)
-    pieces = [
-        model.predict({n: a[i : i + BATCH] for n, a in data.arrays.items()})
-        for i in progress(starts, total=len(starts), desc="tflite")
-    ]
+def predict_tflite(model: Model, feeds: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The .tflite's outputs on every batch, through the serving runtime."""
+    pieces = [model.predict(feed) for feed in progress(feeds, total=len(feeds), desc="tflite")]
     return {name: np.concatenate([p[name] for p in pieces]) for name in pieces[0]}
 
 
@@ -103,9 +106,9 @@ def compare(
         count = min(len(expected), len(actual))
         expected, actual = expected[:count], actual[:count]
         error = np.abs(actual - expected)
-        finite = np.isfinite(expected) & ~np.isfinite(actual)
+        broken = np.isfinite(expected) & ~np.isfinite(actual)
         fields: dict[str, float | int | None] = {
-            "nonfinite": int(finite.reshape(count, -1).any(axis=1).sum()) if count else 0
+            "nonfinite": int(broken.reshape(count, -1).any(axis=1).sum()) if count else 0
         }
         classifier = expected.ndim == 2 and expected.shape[1] >= 2
         if classifier:
@@ -134,15 +137,19 @@ def compare(
 def measure_latency(
     source: Source,
     model: Model,
-    sample: dict[str, np.ndarray],
+    first_batch: dict[str, np.ndarray],
     budget_s: float = 3.0,
     runs: int = 50,
 ) -> Latency:
-    """Median time of the original's signature call and of the .tflite's invoke, one sample.
+    """Median time of the original's signature call and of the .tflite's invoke on one
+    sample (one batch for a model with a fixed batch size).
 
     Each side gets a warm-up, then up to ``runs`` timed runs within ``budget_s`` seconds.
     """
     import tensorflow as tf
+
+    keep = _fixed_batch(source) or 1
+    sample = {name: array[:keep] for name, array in first_batch.items()}
 
     tensors = {s.name: tf.constant(sample[s.name], dtype=s.dtype) for s in source.inputs}
 
@@ -155,7 +162,7 @@ def measure_latency(
         return model.run(sample).invoke_ms
 
     timings = [_median_ms(f, budget_s, runs) for f in (original, tflite)]
-    return Latency(timings[0][0], timings[1][0], min(timings[0][1], timings[1][1]))
+    return Latency(timings[0][0], timings[1][0], min(timings[0][1], timings[1][1]), keep)
 
 
 def _median_ms(run: Callable[[], float], budget_s: float, runs: int) -> tuple[float, int]:

@@ -188,11 +188,11 @@ def _verify(
         report.fail(f"the converted model does not run in the serving runtime: {runtime.error}")
         return report
     with model, captured_stderr():
-        original = evaluate.predict_original(source, evaluation)
-        converted = evaluate.predict_tflite(model, evaluation)
+        feeds = evaluate.batches(source, evaluation)
+        original = evaluate.predict_original(source, feeds)
+        converted = evaluate.predict_tflite(model, feeds)
         report.outputs = evaluate.compare(original, converted, evaluation.labels)
-        sample = {name: array[:1] for name, array in evaluation.arrays.items()}
-        report.latency = evaluate.measure_latency(source, model, sample)
+        report.latency = evaluate.measure_latency(source, model, feeds[0])
     _judge(report, len(evaluation))
     return report
 

@@ -93,7 +93,7 @@ class Report:
                 (
                     "latency (median)",
                     f"TensorFlow {lat.original_ms:.3g} ms, .tflite {lat.tflite_ms:.3g} ms, "
-                    f"{lat.speedup:.3g}x faster (1 sample, {self.threads} thread(s), "
+                    f"{lat.speedup:.3g}x faster ({_samples(lat.batch)}, {self.threads} thread(s), "
                     f"{lat.runs} runs)",
                 )
             )
@@ -140,6 +140,10 @@ def _agreement_table(outputs: list[OutputAgreement]) -> list[str]:
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
         for row in rows
     ]
+
+
+def _samples(count: int) -> str:
+    return "1 sample" if count == 1 else f"batch of {count}"
 
 
 def _percent(value: float | None) -> str:

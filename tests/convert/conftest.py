@@ -82,7 +82,8 @@ def _fit(model, x, y, epochs: int = 8, loss="sparse_categorical_crossentropy") -
     model.fit(x, y, epochs=epochs, batch_size=64, verbose=0)
 
 
-def _save(model, path: Path) -> None:
+def save_keras(model, path: Path) -> None:
+    """``model.save(path)`` without the warnings Keras raises about itself."""
     with warnings.catch_warnings():
         # Keras 3.15 itself trips numpy 2's __array__(copy=...) deprecation while saving.
         warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"keras\.")
@@ -101,7 +102,7 @@ def functional(model_dir: Path, digits: Digits) -> Built:
     model = keras.Model(inputs, outputs)
     _fit(model, digits.x_train, digits.y_train)
     path = model_dir / "functional.keras"
-    _save(model, path)
+    save_keras(model, path)
     return _with_data(path, {"pixels": digits.x_train}, {"pixels": digits.x_eval}, digits.y_eval)
 
 
@@ -119,7 +120,7 @@ def sequential(model_dir: Path, digits: Digits) -> Built:
     x_train = digits.x_train.reshape(-1, 64)
     _fit(model, x_train, digits.y_train)
     path = model_dir / "sequential.h5"
-    _save(model, path)
+    save_keras(model, path)
     x_eval = digits.x_eval.reshape(-1, 64)
     return _with_data(path, {"features": x_train}, {"features": x_eval}, digits.y_eval)
 
@@ -152,7 +153,7 @@ def two_io(model_dir: Path, digits: Digits) -> Built:
         losses,
     )
     path = model_dir / "two_io.keras"
-    _save(model, path)
+    save_keras(model, path)
     return _with_data(
         path,
         {"image": digits.x_train, "extra": extra_train},

@@ -11,7 +11,7 @@ import pytest
 from convert.cli import main
 from convert.runtime import load_in_runtime
 from serving.model import Model
-from tests.convert.conftest import Built
+from tests.convert.conftest import Built, save_keras
 
 pytestmark = pytest.mark.needs_tensorflow
 
@@ -199,3 +199,29 @@ def test_calibration_from_a_directory_of_images(
     assert status == 0
     assert report["calibration"] == "40 samples of images/ (40 images)"
     assert report["outputs"][0]["top1_agreement"] >= 0.9
+
+
+def test_fixed_batch_size_is_respected(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import keras
+
+    inputs = keras.Input((3,), batch_size=4, name="x")
+    model = keras.Model(inputs, keras.layers.Dense(2, name="y")(inputs))
+    source = tmp_path / "fixed.keras"
+    save_keras(model, source)
+    data = tmp_path / "eval.npz"
+    np.savez(data, x=np.random.default_rng(0).standard_normal((10, 3)).astype(np.float32))
+    target, report = tmp_path / "m.tflite", tmp_path / "m.json"
+    args = [source, "-o", target, "--mode", "float32", "--eval", data, "--report", report]
+    assert main([str(a) for a in args]) == 0
+    assert "batch of 4" in capsys.readouterr().out
+    assert json.loads(report.read_text())["latency"]["batch"] == 4
+    assert json.loads(report.read_text())["outputs"][0]["max_abs_error"] < 1e-5
+
+    np.savez(data, x=np.zeros((3, 3), np.float32))
+    target.unlink()
+    assert main([str(a) for a in args]) == 2
+    message = capsys.readouterr().err.strip()
+    assert message.endswith(
+        "the evaluation data has 3 samples, fewer than the model's fixed batch size 4"
+    )
+    assert not target.exists()
