@@ -54,7 +54,11 @@ def check_options(options: Options) -> None:
     if options.mode not in MODES:
         raise ConvertError(f"unknown mode {options.mode!r}; choose one of {', '.join(MODES)}")
     if options.mode in NEEDS_CALIBRATION and options.calibration is None:
-        raise ConvertError(f"--mode {options.mode} needs calibration data: pass --calibration PATH")
+        others = ", ".join(m for m in MODES if m not in NEEDS_CALIBRATION)
+        raise ConvertError(
+            f"--mode {options.mode} needs calibration data: pass --calibration PATH "
+            f"(or choose a mode without it: {others})"
+        )
     for flag, path in (("-o", options.output), ("--report", options.report)):
         if path is None:
             continue

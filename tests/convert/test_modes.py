@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +74,9 @@ def test_mode_runs_in_the_serving_runtime_and_agrees(mode: str, converted: dict)
     assert digit["top1_agreement"] >= MIN_AGREEMENT[mode]
     assert abs(digit["accuracy_tflite"] - digit["accuracy_original"]) <= 0.03
     assert report["tflite_bytes"] == path.stat().st_size
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask  # as open() makes files
     assert report["latency"]["tflite_ms"] > 0
     assert report["latency"]["original_ms"] > 0
     assert report["evaluation"] == "functional-eval.npz (397 samples)"
