@@ -90,10 +90,12 @@ def alternating(
 
 @dataclass(frozen=True)
 class Overhead:
-    """Median predict through ``serving.model.Model`` against the bare ``invoke()``."""
+    """Median predict through ``serving.model.Model`` against the bare ``invoke()``, and
+    what a new interpreter costs (what loading the model in every request pays)."""
 
     predict_ms: float
     invoke_ms: float
+    load_ms: float
 
     @property
     def ratio(self) -> float:
@@ -126,4 +128,9 @@ def predict_vs_invoke(model_path: str, x: np.ndarray, count: int) -> Overhead:
         predict_ms, invoke_ms = alternating(
             lambda: model.predict({spec.name: x}), bare.invoke, count
         )
-    return Overhead(predict_ms, invoke_ms)
+    loads = []
+    for _ in range(count):
+        started = time.perf_counter()
+        bare_interpreter(model_path, x)
+        loads.append((time.perf_counter() - started) * 1000)
+    return Overhead(predict_ms, invoke_ms, statistics.median(loads))

@@ -78,6 +78,15 @@ def overhead_table(results: dict) -> list[str]:
                 f"+{_ms(r['predict_ms'] - r['invoke_ms'])} (+{100 * over:.0f}%)",
             ]
         )
+    for key, r in results["in_process"].items():
+        rows.append(
+            [
+                f"new interpreter (load + allocate + set input) vs invoke(), {labels[key]}",
+                _ms(r["load_ms"]),
+                _ms(r["invoke_ms"]),
+                f"{r['load_ms'] / r['invoke_ms']:.1f}x an invoke",
+            ]
+        )
     http = results["servers"]["fn_digits"]["warm"]["p50_ms"]
     predict = results["in_process"]["fn_digits"]["predict_ms"]
     rows.append(

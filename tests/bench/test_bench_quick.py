@@ -41,6 +41,7 @@ OTHER_ROWS = (
     "Model.predict vs bare invoke(), MobileNetV2 int8",
     "HTTP p50 vs in-process predict, bundled model",
     "in-process Model.predict, pool of",
+    "new interpreter (load + allocate + set input) vs invoke(), MobileNetV2 int8",
     "| float32 |",
     "| dynamic |",
     "| float16 |",
