@@ -7,13 +7,13 @@ carries ``Server-Timing`` (model load on a cold request, inference on prediction
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
 from typing import Any
 
 import flask
+import orjson
 
 from serving import logs, routes
 from serving.endpoints import Call
@@ -47,7 +47,7 @@ def handle(request: flask.Request, runtime: Runtime | None = None) -> flask.Resp
     headers["Server-Timing"] = _server_timing(call.timings, total_ms)
     _log_request(request, status, body, total_ms, request_id, call)
     return flask.Response(
-        json.dumps(body, separators=(",", ":")),
+        orjson.dumps(body),
         status=status,
         headers=headers,
         mimetype="application/json",
@@ -79,8 +79,10 @@ def _read_json(request: flask.Request, runtime: Runtime) -> Any:
     if not data.strip():
         raise BadRequest("request body is empty; expected a JSON object")
     try:
-        return json.loads(data)
-    except (ValueError, RecursionError) as e:  # JSONDecodeError and bad UTF-8 are ValueErrors
+        # orjson: a large tensor decodes 2-5x faster than with json, and decoding holds the
+        # GIL, so it bounds how well concurrent requests overlap their invokes.
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as e:  # also bad UTF-8, NaN literals, nesting over 1024
         raise BadRequest(f"malformed JSON: {e}") from e
 
 
