@@ -113,19 +113,27 @@ def coerce(array: np.ndarray, dtype: np.dtype, *, what: str) -> np.ndarray:
     return cast
 
 
-def quantize(real: np.ndarray, scale: float, zero_point: int, dtype: np.dtype, *, what: str):
+def quantize(
+    real: np.ndarray, scale: float, zero_point: int, dtype: np.dtype, *, what: str
+) -> np.ndarray:
     """Real values to integers: ``round(x / scale) + zero_point``, saturated to ``dtype``.
 
-    Rounding is half away from zero and values beyond the representable range saturate,
-    as TFLite's own QUANTIZE kernel does. Non-finite values cannot be quantized.
+    Ties round to even (IEEE ``rint``, as TFLite's optimized kernels do) and values beyond
+    the representable range saturate, as TFLite's QUANTIZE kernel does. Non-finite values
+    cannot be quantized. Written as a few in-place passes: on a 224x224x3 image this runs
+    on every request, next to an invoke of a few milliseconds.
     """
     real = np.asarray(real, dtype=np.float32)
-    if not np.all(np.isfinite(real)):
+    # One float64 sum finds NaN and infinity without a boolean temporary; finite float32
+    # values cannot overflow it.
+    if not np.isfinite(np.add.reduce(real, axis=None, dtype=np.float64)):
         raise BadRequest(f"{what}: NaN or infinite values cannot be quantized")
-    scaled = real / np.float32(scale)
-    rounded = np.sign(scaled) * np.floor(np.abs(scaled) + np.float32(0.5))
+    scaled = np.divide(real, np.float32(scale))
+    scaled += np.float32(zero_point)
     info = np.iinfo(dtype)
-    return np.clip(rounded + zero_point, info.min, info.max).astype(dtype)
+    np.clip(scaled, info.min, info.max, out=scaled)
+    np.rint(scaled, out=scaled)
+    return scaled.astype(dtype)
 
 
 def dequantize(quantized: np.ndarray, scale: float, zero_point: int) -> np.ndarray:

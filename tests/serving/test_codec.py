@@ -84,8 +84,9 @@ def test_coerce_refuses_values_the_type_cannot_hold(values, dtype, message):
     ("real", "scale", "zero_point", "dtype", "expected"),
     [
         ([0.0, 1.0], 1 / 255, -128, np.int8, [-128, 127]),
-        ([0.25], 0.5, 0, np.int8, [1]),  # 0.5 rounds away from zero
-        ([-0.5], 1.0, 0, np.int8, [-1]),  # half away from zero, like TFLite
+        ([0.25, 0.75], 0.5, 0, np.int8, [0, 2]),  # ties to even, like rint
+        ([-0.5, -1.5], 1.0, 0, np.int8, [0, -2]),
+        ([0.26], 0.5, 0, np.int8, [1]),
         ([2.0], 1 / 255, -128, np.int8, [127]),  # saturates
         ([-5.0], 0.1, 0, np.int8, [-50]),
         ([0.0, 1.0], 1 / 255, 0, np.uint8, [0, 255]),
