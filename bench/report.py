@@ -46,22 +46,30 @@ def servers_table(results: dict) -> list[str]:
 
 
 def throughput_table(results: dict) -> list[str]:
-    """Requests per second by number of concurrent clients, and server CPU per request."""
+    """Calls per second by number of concurrent clients, server CPU per request, and the
+    CPU other processes on the machine used meanwhile (cores, highest over the levels)."""
     rows = []
     levels: list[str] = []
-    for r in results["servers"].values():
-        if "throughput" not in r:
-            continue
-        levels = list(r["throughput"])
-        rates = [f"{r['throughput'][c]['per_second']:.1f}" for c in levels]
-        cpu = r["throughput"][levels[0]]["cpu_ms_per_request"]
-        rows.append([r["label"], *rates, _ms(cpu)])
     local = results["in_process_throughput"]
-    rates = [f"{local['rates'][c]['per_second']:.1f}" for c in levels]
-    rows.append([f"in-process Model.predict, pool of {local['pool_size']} (no HTTP)", *rates, "-"])
+    servers = results["servers"].values()
+    measured = [(r["label"], r["throughput"]) for r in servers if "throughput" in r]
+    pool = f"in-process Model.predict, pool of {local['pool_size']} (no HTTP)"
+    measured.append((pool, local["rates"]))
+    for label, rates in measured:
+        levels = list(rates)
+        cpu = rates[levels[0]]["cpu_ms_per_request"]
+        others = max(rates[c]["others_cores"] for c in levels)
+        rows.append(
+            [
+                label,
+                *(f"{rates[c]['per_second']:.1f}" for c in levels),
+                _ms(cpu) if cpu is not None else "-",
+                f"{others:.2f}",
+            ]
+        )
     header = ["MobileNetV2, calls/s", *(f"{c} client{'s' if c != '1' else ''}" for c in levels)]
-    header.append("server CPU per request")
-    return _table(header, rows, "l" + "r" * (len(levels) + 1))
+    header += ["server CPU per request", "other processes' CPU (cores)"]
+    return _table(header, rows, "l" + "r" * (len(levels) + 2))
 
 
 def overhead_table(results: dict) -> list[str]:

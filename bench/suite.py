@@ -104,6 +104,7 @@ def _median_throughput(measure: Callable[[], throughput.Throughput], repeats: in
     return {
         "per_second": statistics.median(r.per_second for r in runs),
         "cpu_ms_per_request": statistics.median(cpu) if cpu else None,
+        "others_cores": statistics.median(r.others_cores or 0.0 for r in runs),
     }
 
 

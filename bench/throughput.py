@@ -5,6 +5,8 @@ a shared budget until it is spent, so the total count is fixed whatever the conc
 The clients make one untimed call each, wait on a barrier, and the clock runs from its
 release to the last answer. Over HTTP the server's CPU time (whole process tree) is
 recorded too: CPU per request against requests per second shows where a server is bound.
+So is the CPU other processes used meanwhile (the machine's busy time minus the server's
+and the benchmark's): on a shared machine, scaling can only be judged with it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class Throughput:
     requests: int
     seconds: float
     server_cpu_s: float | None = None
+    others_cores: float | None = None  # CPU used meanwhile by processes not under test
 
     @property
     def per_second(self) -> float:
@@ -51,6 +54,17 @@ def tree_cpu_seconds(pid: int) -> float:
             times = process.cpu_times()
             total += times.user + times.system
     return total
+
+
+def _busy_seconds() -> float:
+    """CPU seconds the whole machine has spent not idle (all cores)."""
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+
+def _own_seconds() -> float:
+    times = psutil.Process().cpu_times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def _concurrently(make_worker: Callable[[], Worker], clients: int, requests: int) -> float:
@@ -101,9 +115,11 @@ def run(port: int, pid: int, path: str, body: bytes, clients: int, requests: int
         client = Client(port)
         return (lambda: client.post(path, body)), client.close
 
-    cpu_before = tree_cpu_seconds(pid)
+    before = tree_cpu_seconds(pid), _own_seconds(), _busy_seconds()
     seconds = _concurrently(worker, clients, requests)
-    return Throughput(clients, requests, seconds, tree_cpu_seconds(pid) - cpu_before)
+    server = tree_cpu_seconds(pid) - before[0]
+    others = _busy_seconds() - before[2] - server - (_own_seconds() - before[1])
+    return Throughput(clients, requests, seconds, server, max(0.0, others) / seconds)
 
 
 def in_process(
@@ -115,7 +131,9 @@ def in_process(
 
     with Model.load(model_path, pool_size=pool_size, num_threads=1) as model:
         (spec,) = model.inputs
+        before = _own_seconds(), _busy_seconds()
         seconds = _concurrently(
             lambda: ((lambda: model.predict({spec.name: x})), lambda: None), clients, requests
         )
-    return Throughput(clients, requests, seconds)
+        others = _busy_seconds() - before[1] - (_own_seconds() - before[0])
+    return Throughput(clients, requests, seconds, others_cores=max(0.0, others) / seconds)
