@@ -158,8 +158,20 @@ def markdown(results: dict, targets: list[Target]) -> str:
         f"`{results['command']}` on {machine['description']}; run {results['finished']}.",
         f"Load average before/after: {machine['load_before']} / {machine['load_after']}. "
         f"{plan['cold_starts']} cold starts per server (median shown), MobileNetV2 = "
-        f"{results['mobilenet']}.",
+        f"{results['mobilenet']}. The function runs in `{machine['function_python']}` "
+        f"(requirements.txt only), Flask + TF in TensorFlow {machine['tensorflow']}; every "
+        f"server under gunicorn (1 worker, {machine['gunicorn_threads']} threads, as "
+        "functions-framework deploys) on 127.0.0.1.",
         "",
+        *(
+            [
+                "> Quick run (smoke test): fewer repeats and a small MobileNetV2 stand-in. "
+                "These figures only show that the benchmark works; do not quote them.",
+                "",
+            ]
+            if plan["name"] == "quick"
+            else []
+        ),
         "## Targets",
         "",
         *targets_table(targets),
