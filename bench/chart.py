@@ -44,6 +44,7 @@ def write(results: dict, path: Path) -> None:
     keys = list(servers)
     labels = [servers[k]["label"] for k in keys]
     colours = [_colour(k) for k in keys]
+    plt.rcParams["axes.titlesize"] = 10
     fig, axes = plt.subplots(3, 2, figsize=(13, 12))
     (cold, warm), (mem, rate), (modes, foot) = axes
 

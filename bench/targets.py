@@ -98,7 +98,8 @@ def evaluate(results: dict) -> list[Target]:
         Target(
             "load-per-request anti-pattern, warm p50 vs the function",
             "shown as a ratio",
-            f"{anti_small:.1f}x slower (bundled model), {anti_large:.1f}x (MobileNetV2 int8)",
+            f"{anti_small:.2f}x the function's p50 (bundled model), "
+            f"{anti_large:.2f}x (MobileNetV2 int8)",
             None,
         ),
         Target(
