@@ -74,7 +74,7 @@ def machine() -> dict:
         "cpus": cpus,
         "python": platform.python_version(),
         "backend": f"{backend.name} {backend.version}",
-        "tensorflow": metadata.version("tensorflow-cpu"),
+        "tensorflow": footprint.tensorflow_installed().detail,
         "functions_framework": metadata.version("functions-framework"),
         "function_python": str(servers.runtime_python().relative_to(REPO))
         if servers.runtime_python().is_relative_to(REPO)
@@ -110,19 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     results["mobilenet"] = manifest["mobilenet"]["description"]
     results.update(suite.run(plan, build_dir, manifest, BUNDLED))
     print("deployed footprint", file=sys.stderr)
-    upload, upload_zip = footprint.upload()
-    results["footprint"] = {
-        "upload": [upload.bytes, upload.detail],
-        "upload_zip": [upload_zip.bytes, upload_zip.detail],
-        "runtime": [
-            footprint.runtime_dependencies().bytes,
-            footprint.runtime_dependencies().detail,
-        ],
-        "tensorflow": [
-            footprint.tensorflow_installed().bytes,
-            footprint.tensorflow_installed().detail,
-        ],
-    }
+    results["footprint"] = footprint.measure()
     results["machine"]["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     results["seconds"] = round(time.perf_counter() - started, 1)
     results["finished"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

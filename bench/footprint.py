@@ -90,3 +90,15 @@ def tensorflow_installed() -> Size:
                 total += path.stat().st_size
         return Size(total, f"{name} {dist.version}")
     return Size(None, "tensorflow not installed here")
+
+
+def measure() -> dict[str, list]:
+    """Every footprint figure as ``{name: [bytes or None, detail]}``."""
+    upload_raw, upload_zip = upload()
+    sizes = {
+        "upload": upload_raw,
+        "upload_zip": upload_zip,
+        "runtime": runtime_dependencies(),
+        "tensorflow": tensorflow_installed(),
+    }
+    return {name: [size.bytes, size.detail] for name, size in sizes.items()}

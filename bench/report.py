@@ -159,7 +159,7 @@ def markdown(results: dict, targets: list[Target]) -> str:
         f"Load average before/after: {machine['load_before']} / {machine['load_after']}. "
         f"{plan['cold_starts']} cold starts per server (median shown), MobileNetV2 = "
         f"{results['mobilenet']}. The function runs in `{machine['function_python']}` "
-        f"(requirements.txt only), Flask + TF in TensorFlow {machine['tensorflow']}; every "
+        f"(requirements.txt only), Flask + TF with {machine['tensorflow']}; every "
         f"server under gunicorn (1 worker, {machine['gunicorn_threads']} threads, as "
         "functions-framework deploys) on 127.0.0.1.",
         "",
