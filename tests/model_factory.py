@@ -14,9 +14,9 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from tensorflow.lite.tools import flatbuffer_utils  # noqa: E402
+import numpy as np
+import tensorflow as tf
+from tensorflow.lite.tools import flatbuffer_utils
 
 RNG = np.random.default_rng(0)
 
