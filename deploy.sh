@@ -51,6 +51,10 @@ Model and serving (passed to the function as environment variables)
   --model-version VERSION     DEPLOY_MODEL_VERSION      default: 1
   --pool-size N               DEPLOY_POOL_SIZE          default: 4  (INTERPRETER_POOL_SIZE)
   --threads N                 DEPLOY_THREADS            default: 1  (INTERPRETER_THREADS)
+  --workers N                 DEPLOY_WORKERS            default: whole vCPUs, at least 1
+                              (gunicorn processes; concurrency and pool are split among
+                              them, so JSON decoding, which holds Python's GIL, runs on
+                              every vCPU)
   --env KEY=VALUE             DEPLOY_ENV="K=V K2=V2"    more function settings, repeatable
                               (e.g. SERVING_BACKEND, MAX_REQUEST_BYTES, GCS_TIMEOUT_SECONDS)
 
@@ -136,6 +140,7 @@ MODEL_NAME="${DEPLOY_MODEL_NAME:-model}"
 MODEL_VERSION="${DEPLOY_MODEL_VERSION:-1}"
 POOL_SIZE="${DEPLOY_POOL_SIZE:-4}"
 THREADS="${DEPLOY_THREADS:-1}"
+WORKERS="${DEPLOY_WORKERS:-}"
 EXTRA_ENV=()
 if [[ -n "${DEPLOY_ENV:-}" ]]; then
   read -r -a EXTRA_ENV <<<"$DEPLOY_ENV"
@@ -182,6 +187,7 @@ while [[ $# -gt 0 ]]; do
     --model-version) MODEL_VERSION="$2" ;;
     --pool-size) POOL_SIZE="$2" ;;
     --threads) THREADS="$2" ;;
+    --workers) WORKERS="$2" ;;
     --env) EXTRA_ENV+=("$2") ;;
     --warmup) WARMUP="$2" ;;
     --warmup-service-account) WARMUP_SA="$2" ;;
@@ -249,6 +255,9 @@ CPU_MILLIS="$(cpu_millis "$CPU")"
 check_int "$POOL_SIZE" 1 64 "pool-size"
 check_int "$THREADS" 1 64 "threads"
 check_int "$CONCURRENCY" 1 1000 "concurrency"
+# One gunicorn worker per whole vCPU: a worker decodes request JSON under its own GIL.
+WORKERS="${WORKERS:-$(( CPU_MILLIS >= 2000 ? CPU_MILLIS / 1000 : 1 ))}"
+check_int "$WORKERS" 1 64 "workers"
 check_int "$MIN_INSTANCES" 0 1000 "min-instances"
 check_int "$MAX_INSTANCES" 1 1000 "max-instances"
 (( 10#$MIN_INSTANCES <= 10#$MAX_INSTANCES )) ||
@@ -274,6 +283,7 @@ owning_option() {
     INTERPRETER_POOL_SIZE) echo --pool-size ;;
     INTERPRETER_THREADS) echo --threads ;;
     THREADS) echo --concurrency ;;
+    WORKERS) echo --workers ;;
   esac
 }
 # ${a[@]+"${a[@]}"}: an empty array under `set -u` on bash 3.2 (macOS) and 4.x.
@@ -355,9 +365,12 @@ done < <(find "${upload_files[@]}" -type f ! -name '*.pyc' ! -perm -004 2>/dev/n
 
 # --- the commands -----------------------------------------------------------------------------
 env_vars="MODEL_NAME=${MODEL_NAME},MODEL_VERSION=${MODEL_VERSION}"
-env_vars+=",INTERPRETER_POOL_SIZE=${POOL_SIZE},INTERPRETER_THREADS=${THREADS}"
-# functions-framework's gunicorn thread count: accept as many requests as Cloud Run sends.
-env_vars+=",THREADS=${CONCURRENCY}"
+# Concurrency and pool size are per instance; each gunicorn worker gets its share (rounded up).
+per_worker() { echo $(( (10#$1 + 10#$WORKERS - 1) / 10#$WORKERS )); }
+env_vars+=",INTERPRETER_POOL_SIZE=$(per_worker "$POOL_SIZE"),INTERPRETER_THREADS=${THREADS}"
+# functions-framework's gunicorn: WORKERS processes of THREADS threads accept as many
+# requests as Cloud Run sends.
+env_vars+=",WORKERS=${WORKERS},THREADS=$(per_worker "$CONCURRENCY")"
 [[ -z "$MODEL" ]] || env_vars+=",MODEL_PATH=${MODEL}"
 for pair in ${EXTRA_ENV[@]+"${EXTRA_ENV[@]}"}; do env_vars+=",${pair}"; done
 

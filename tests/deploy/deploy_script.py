@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shlex
 import shutil
 import subprocess
@@ -74,17 +75,25 @@ def deploy_command(
     env_vars: Sequence[str] = (),
     pool_size: int = 4,
     threads: int = 1,
+    workers: int | None = None,
     model_name: str = "model",
     model_version: str = "1",
     extra: Sequence[str] = (),
 ) -> list[str]:
-    """The ``gcloud functions deploy`` argv deploy.sh should build, defaults unless given."""
+    """The ``gcloud functions deploy`` argv deploy.sh should build, defaults unless given.
+
+    ``workers`` defaults to the whole vCPUs in ``cpu`` (at least 1); concurrency and pool
+    size are per instance and split among the workers, rounded up.
+    """
+    if workers is None:
+        workers = max(1, int(float(cpu.removesuffix("m")) / (1000 if cpu.endswith("m") else 1)))
     variables = [
         f"MODEL_NAME={model_name}",
         f"MODEL_VERSION={model_version}",
-        f"INTERPRETER_POOL_SIZE={pool_size}",
+        f"INTERPRETER_POOL_SIZE={math.ceil(pool_size / workers)}",
         f"INTERPRETER_THREADS={threads}",
-        f"THREADS={concurrency}",
+        f"WORKERS={workers}",
+        f"THREADS={math.ceil(concurrency / workers)}",
         *env_vars,
     ]
     return [

@@ -107,6 +107,7 @@ def assert_refused(result, message: str) -> None:
         ),
         (("--max-instances", "0"), "max-instances must be a whole number from 1 to 1000, got '0'"),
         (("--pool-size", "-1"), "pool-size must be a whole number from 1 to 64, got '-1'"),
+        (("--workers", "0"), "workers must be a whole number from 1 to 64, got '0'"),
         (("--threads", "1.5"), "threads must be a whole number from 1 to 64, got '1.5'"),
         (
             ("--memory", "1024"),
@@ -266,7 +267,8 @@ def test_help_lists_every_setting() -> None:
     options = [
         "--name", "--project", "--region", "--runtime", "--service-account", "--memory", "--cpu",
         "--concurrency", "--min-instances", "--max-instances", "--timeout", "--model",
-        "--upload", "--model-name", "--model-version", "--pool-size", "--threads", "--env",
+        "--upload", "--model-name", "--model-version", "--pool-size", "--threads", "--workers",
+        "--env",
         "--warmup", "--warmup-service-account", "--warmup-job", "--warmup-location",
         "--allow-unauthenticated", "--dry-run",
     ]  # fmt: skip

@@ -59,6 +59,10 @@ def test_runs_nothing_and_says_so() -> None:
         (("--pool-size", "2"), {"pool_size": 2, "concurrency": 2}),
         (("--pool-size", "2", "--concurrency", "6"), {"pool_size": 2, "concurrency": 6}),
         (("--threads", "2"), {"threads": 2}),
+        # One gunicorn worker per whole vCPU by default; concurrency and pool split among them.
+        (("--cpu", "2"), {"cpu": "2", "workers": 2}),
+        (("--cpu", "4", "--concurrency", "6"), {"cpu": "4", "concurrency": 6, "workers": 4}),
+        (("--cpu", "2", "--workers", "1"), {"cpu": "2", "workers": 1}),
         (("--model-name", "digits"), {"model_name": "digits"}),
         (("--model-version", "2024-06-01"), {"model_version": "2024-06-01"}),
         (("--allow-unauthenticated",), {"auth": "--allow-unauthenticated"}),
