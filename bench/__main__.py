@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from bench import chart, footprint, report, servers, suite, targets
+from bench import chart, deployed, footprint, report, servers, suite, targets
 from bench.plan import FULL, QUICK, Plan
 
 REPO = Path(__file__).resolve().parent.parent
@@ -108,7 +108,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"building models ({plan.variant}, cached under build/bench/)", file=sys.stderr)
     build_dir, manifest = build_models(plan)
     results["mobilenet"] = manifest["mobilenet"]["description"]
-    results.update(suite.run(plan, build_dir, manifest, BUNDLED))
+    deployed_env, results["machine"]["deployed"] = deployed.settings(results["machine"]["cpus"])
+    results.update(suite.run(plan, build_dir, manifest, BUNDLED, deployed_env))
     print("deployed footprint", file=sys.stderr)
     results["footprint"] = footprint.measure()
     results["machine"]["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())

@@ -66,7 +66,7 @@ def write(results: dict, path: Path) -> None:
     local = results["in_process_throughput"]
     lines = [(k, r["label"], r["throughput"]) for k, r in servers.items() if "throughput" in r]
     lines.append(("in_process", f"in-process, pool of {local['pool_size']}", local["rates"]))
-    shades = {"fn_mobilenet_workers": "#7baaf7", "in_process": "#0b3d91"}
+    shades = {"fn_mobilenet_ff_defaults": "#7baaf7", "in_process": "#0b3d91"}
     for key, label, rates in lines:
         rate.plot([int(c) for c in rates], [v["per_second"] for v in rates.values()], marker="o",
                   color=shades.get(key, _colour(key)), label=label)  # fmt: skip

@@ -159,9 +159,9 @@ def markdown(results: dict, targets: list[Target]) -> str:
         f"Load average before/after: {machine['load_before']} / {machine['load_after']}. "
         f"{plan['cold_starts']} cold starts per server (median shown), MobileNetV2 = "
         f"{results['mobilenet']}. The function runs in `{machine['function_python']}` "
-        f"(requirements.txt only), Flask + TF with {machine['tensorflow']}; every "
-        f"server under gunicorn (1 worker, {machine['gunicorn_threads']} threads, as "
-        "functions-framework deploys) on 127.0.0.1.",
+        f"(requirements.txt only), {machine['deployed']}. Flask + TF ({machine['tensorflow']}) "
+        f"and load-per-request run under gunicorn with functions-framework's defaults (1 worker, "
+        f"{machine['gunicorn_threads']} threads). Everything on 127.0.0.1.",
         "",
         *(
             [
@@ -185,8 +185,7 @@ def markdown(results: dict, targets: list[Target]) -> str:
         "",
         *servers_table(results),
         "",
-        "## Throughput (production threading: gunicorn, 1 worker, "
-        f"{machine['gunicorn_threads']} threads; interpreter pool = usable CPUs)",
+        "## Throughput (the function with its production threading, as deployed)",
         "",
         *throughput_table(results),
         "",

@@ -50,7 +50,7 @@ class ServerSpec:
     argv: tuple[str, ...]  # "{port}" is replaced by the port
     predict_path: str
     body: bytes
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)  # "" unsets a variable
     fresh_cache: bool = False  # a new empty MODEL_CACHE_DIR per start (cold Cloud Storage)
 
 
@@ -131,7 +131,8 @@ def start(
     """
     port = free_port()
     argv = [a.replace("{port}", str(port)) for a in spec.argv]
-    env = {**os.environ, **spec.env, "PYTHONUNBUFFERED": "1"}
+    env = {k: v for k, v in {**os.environ, **spec.env}.items() if v != ""}
+    env["PYTHONUNBUFFERED"] = "1"
     if spec.fresh_cache:
         env["MODEL_CACHE_DIR"] = tempfile.mkdtemp(prefix="cache-", dir=log_dir)
     log_path = Path(tempfile.mkstemp(prefix=f"{spec.name}-", suffix=".log", dir=log_dir)[1])

@@ -50,30 +50,38 @@ def inputs(manifest: dict) -> tuple[np.ndarray, np.ndarray]:
     return np.round(digits, 4), np.round(image, 4)
 
 
-def subjects(build_dir: Path, manifest: dict, bundled: Path, emulator_host: str) -> list[Subject]:
-    """Every server of the run: the function (local and Cloud Storage), Flask + TensorFlow,
-    and the load-per-request anti-pattern, on the bundled network and on MobileNetV2."""
+def subjects(
+    build_dir: Path, manifest: dict, bundled: Path, emulator_host: str, deployed: dict[str, str]
+) -> list[Subject]:
+    """Every server of the run: the function as deployed (``deployed``: deploy.sh's settings;
+    local and Cloud Storage), once more with functions-framework's defaults, Flask +
+    TensorFlow, and the load-per-request anti-pattern, on the bundled network and MobileNetV2."""
     digits_x, image_x = inputs(manifest)
     small, large = instances_body(digits_x), instances_body(image_x)
     int8 = build_dir / manifest["mobilenet"]["tflite"]["int8"]
-    gcs = {"STORAGE_EMULATOR_HOST": emulator_host}
+    gcs = {"STORAGE_EMULATOR_HOST": emulator_host, **deployed}
     dev = Path(sys.executable)
     runtime = servers.runtime_python()
-    cpus = len(os.sched_getaffinity(0))
+    defaults = {
+        "WORKERS": "",
+        "THREADS": "",
+        "INTERPRETER_POOL_SIZE": "",
+        "INTERPRETER_THREADS": "",
+    }
 
     def tf(name: str) -> dict[str, str]:
         return {"BASELINE_SAVED_MODEL": str(build_dir / manifest[name]["saved_model"])}
 
     return [
         Subject("fn_digits", "function, bundled model", servers.function_spec(
-            "fn_digits", str(bundled), small), large=False),
+            "fn_digits", str(bundled), small, **deployed), large=False),
         Subject("fn_mobilenet", "function, MobileNetV2 int8", servers.function_spec(
-            "fn_mobilenet", str(int8), large), large=True, throughput=True),
-        # One gunicorn process per CPU, one interpreter each: the JSON work, which holds
-        # the GIL, then runs on every core (throughput comparison, not the default).
-        Subject("fn_mobilenet_workers", f"function, MobileNetV2 int8, WORKERS={cpus}",
-                servers.function_spec("fn_mobilenet_workers", str(int8), large,
-                                      WORKERS=str(cpus), INTERPRETER_POOL_SIZE="1"),
+            "fn_mobilenet", str(int8), large, **deployed), large=True, throughput=True),
+        # functions-framework's own defaults: one gunicorn process, 4 threads per CPU. The
+        # JSON work holds the GIL, so this is what deploy.sh's WORKERS setting is measured against.
+        Subject("fn_mobilenet_ff_defaults",
+                "function, MobileNetV2 int8, functions-framework defaults (1 worker)",
+                servers.function_spec("fn_mobilenet_ff_defaults", str(int8), large, **defaults),
                 large=True, throughput=True),
         Subject("fn_gcs_digits", "function, bundled model from Cloud Storage",
                 servers.function_spec("fn_gcs_digits", f"gs://{BUCKET}/digits.tflite", small,
@@ -165,8 +173,11 @@ def run_servers(subject_list: list[Subject], plan: Plan, log_dir: Path) -> dict[
     return results
 
 
-def run(plan: Plan, build_dir: Path, manifest: dict, bundled: Path) -> dict:
-    """Everything but the deployed footprint: servers, in-process overhead, modes."""
+def run(
+    plan: Plan, build_dir: Path, manifest: dict, bundled: Path, deployed_env: dict[str, str]
+) -> dict:
+    """Everything but the deployed footprint: servers, in-process overhead, modes.
+    ``deployed_env``: the function's settings as deployed (see ``bench.deployed``)."""
     from tests.gcs_emulator import StorageEmulator
 
     log_dir = Path(tempfile.mkdtemp(prefix="bench-logs-"))
@@ -177,7 +188,8 @@ def run(plan: Plan, build_dir: Path, manifest: dict, bundled: Path) -> dict:
         "fn_mobilenet": asdict(latency.predict_vs_invoke(str(int8), image_x, plan.invokes)),
         "fn_digits": asdict(latency.predict_vs_invoke(str(bundled), digits_x, plan.invokes * 5)),
     }
-    pool = len(os.sched_getaffinity(0))  # the function's default INTERPRETER_POOL_SIZE
+    # The pool one function process has, as deployed (or functions-framework's default).
+    pool = int(deployed_env.get("INTERPRETER_POOL_SIZE") or len(os.sched_getaffinity(0)))
     in_process_rate = {
         str(clients): _median_throughput(
             lambda c=clients: throughput.in_process(
@@ -193,7 +205,7 @@ def run(plan: Plan, build_dir: Path, manifest: dict, bundled: Path) -> dict:
     with StorageEmulator(log_dir=log_dir) as emulator:
         emulator.upload(BUCKET, "digits.tflite", bundled.read_bytes())
         emulator.upload(BUCKET, "mobilenet.tflite", int8.read_bytes())
-        subject_list = subjects(build_dir, manifest, bundled, emulator.host)
+        subject_list = subjects(build_dir, manifest, bundled, emulator.host, deployed_env)
         print(f"servers ({len(subject_list)}), logs in {log_dir}", file=sys.stderr, flush=True)
         server_results = run_servers(subject_list, plan, log_dir)
     return {

@@ -7,7 +7,6 @@ timings themselves: those depend on the machine and are what the benchmark repor
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 SERVERS = {
     "fn_digits": "function, bundled model",
     "fn_mobilenet": "function, MobileNetV2 int8",
-    "fn_mobilenet_workers": f"function, MobileNetV2 int8, WORKERS={len(os.sched_getaffinity(0))}",
+    "fn_mobilenet_ff_defaults": "function, MobileNetV2 int8, functions-framework defaults",
     "fn_gcs_digits": "function, bundled model from Cloud Storage",
     "fn_gcs_mobilenet": "function, MobileNetV2 int8 from Cloud Storage",
     "tf_digits": "Flask + TF SavedModel, digits CNN",
@@ -111,7 +110,7 @@ def test_each_server_measured_fully(quick_run: tuple[Path, str]) -> None:
         assert server["warm"]["p50_ms"] > 0, key
         assert server["pss_bytes"] > 0, key
         assert server["peak_pss_bytes"] >= server["pss_bytes"], key
-    for key in ("fn_mobilenet", "fn_mobilenet_workers", "tf_mobilenet"):
+    for key in ("fn_mobilenet", "fn_mobilenet_ff_defaults", "tf_mobilenet"):
         assert set(results["servers"][key]["throughput"]) == {"1", "4", "16"}
     assert set(results["in_process_throughput"]["rates"]) == {"1", "4", "16"}
     assert set(results["modes"]) == {"float32", "dynamic", "float16", "int8"}
