@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+import textwrap
 from pathlib import Path
 
 MB = 1e6
@@ -21,7 +22,7 @@ def _bars(
     """Horizontal bars with their value written after them; ``marks`` (e.g. p99) as ticks."""
     positions = list(range(len(labels)))
     ax.barh(positions, values, color=colours)
-    ax.set_yticks(positions, labels, fontsize=7)
+    ax.set_yticks(positions, [textwrap.fill(label, 36) for label in labels], fontsize=7)
     ax.invert_yaxis()
     if marks is not None:
         name, points = marks
@@ -69,12 +70,12 @@ def write(results: dict, path: Path) -> None:
     shades = {"fn_mobilenet_ff_defaults": "#7baaf7", "in_process": "#0b3d91"}
     for key, label, rates in lines:
         rate.plot([int(c) for c in rates], [v["per_second"] for v in rates.values()], marker="o",
-                  color=shades.get(key, _colour(key)), label=label)  # fmt: skip
+                  color=shades.get(key, _colour(key)), label=textwrap.fill(label, 40))  # fmt: skip
     rate.set_yscale("log")
     rate.set_xscale("log", base=2)
     rate.set_xlabel("concurrent clients")
     rate.set_ylabel("requests/s")
-    rate.legend(fontsize=7)
+    rate.legend(fontsize=6, loc="center right")
     rate.set_title("Throughput, MobileNetV2-sized network (calls/s, log)")
 
     names = list(results["modes"])
