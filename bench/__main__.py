@@ -6,7 +6,7 @@ quantization modes and the deployed footprint; prints the tables and writes
 ``results.md``, ``results.json`` and ``results.png``.
 
 - ``python -m bench`` (``make bench``): the full run, into ``bench/`` (the published
-  results); about 5-10 minutes on 2 cores.
+  results); about 3-4 minutes on 2 cores, plus about a minute the first time (models).
 - ``python -m bench --quick`` (``make bench-quick``): every measurement with fewer repeats
   and a small MobileNetV2 stand-in, into ``build/bench/quick/`` (never the published
   results); under 2 minutes. Its figures only show that the benchmark works.
@@ -93,9 +93,15 @@ def _write(path: Path, data: bytes) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Parse the options, measure everything, print and write the results."""
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Measure the function against Flask + TensorFlow and load-per-request, "
+        "side by side; print the tables, write results.md/.json/.png.",
+    )
     parser.add_argument("--quick", action="store_true", help="fewer repeats, small MobileNetV2")
-    parser.add_argument("--out", type=Path, help="output directory (default: see above)")
+    parser.add_argument(
+        "--out", type=Path, help="output directory (default: bench/, or build/bench/quick/)"
+    )
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     out = args.out or (REPO / "build" / "bench" / "quick" if args.quick else REPO / "bench")
