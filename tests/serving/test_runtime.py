@@ -3,38 +3,17 @@
 from __future__ import annotations
 
 import shutil
-import threading
-from collections.abc import Callable
 
 import pytest
 
 from serving.errors import ModelLoadError
 from serving.runtime import AVAILABLE, FAILED, START, Loaded, Runtime
 from serving.settings import Settings
+from tests.concurrency import at_once
 
 
 def runtime_for(path, **overrides) -> Runtime:
     return Runtime(Settings(model_path=str(path), **overrides))
-
-
-def at_once(count: int, call: Callable[[], object]) -> list[object]:
-    """Run ``call`` in ``count`` threads released together; results or raised errors."""
-    barrier = threading.Barrier(count)
-    outcomes: list[object] = []
-
-    def worker() -> None:
-        barrier.wait()
-        try:
-            outcomes.append(call())
-        except Exception as e:
-            outcomes.append(e)
-
-    threads = [threading.Thread(target=worker) for _ in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    return outcomes
 
 
 def test_nothing_loads_before_first_use(models):

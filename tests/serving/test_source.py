@@ -23,6 +23,7 @@ import pytest
 
 from serving.errors import ModelLoadError
 from serving.source import FetchedModel, cache_path, fetch, fetch_model, parse_gs_uri
+from tests.concurrency import at_once
 from tests.gcs_emulator import StorageEmulator
 from tests.server import free_port
 
@@ -376,23 +377,10 @@ def test_concurrent_threads_download_once(
 ) -> None:
     storage_emulator.upload(BUCKET, NAME, DATA)
     threads = 8
-    barrier = threading.Barrier(threads)
-    results: list[FetchedModel] = []
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        barrier.wait()
-        try:
-            results.append(fetch(URI, cache_dir=tmp_path, timeout=20))
-        except BaseException as e:
-            errors.append(e)
-
-    pool = [threading.Thread(target=worker) for _ in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join(timeout=30)
+    outcomes = at_once(threads, lambda: fetch(URI, cache_dir=tmp_path, timeout=20))
+    errors = [o for o in outcomes if isinstance(o, BaseException)]
     assert errors == []
+    results = [o for o in outcomes if isinstance(o, FetchedModel)]
     assert len(results) == threads
     assert len({r.path for r in results}) == 1
     assert sum(r.downloaded for r in results) == 1
