@@ -14,6 +14,7 @@ from typing import Any
 
 import flask
 import orjson
+from werkzeug.exceptions import HTTPException
 
 from serving import logs, routes
 from serving.endpoints import Call
@@ -50,6 +51,15 @@ def handle(request: flask.Request, runtime: Runtime | None = None) -> flask.Resp
         orjson.dumps(body),
         status=status,
         headers=headers,
+        mimetype="application/json",
+    )
+
+
+def framework_error(error: HTTPException) -> flask.Response:
+    """JSON for the few answers functions-framework gives itself (``/favicon.ico``)."""
+    return flask.Response(
+        orjson.dumps({"error": f"{error.name}: {flask.request.path}"}),
+        status=error.code or 500,
         mimetype="application/json",
     )
 

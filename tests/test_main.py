@@ -112,6 +112,9 @@ def test_bad_requests_never_break_the_server(models):
             (requests.post(url, json={"instances": [[1, 2], [3]]}, timeout=10), 400, "ragged"),
             (requests.post(url, data=b"x" * 10_000, timeout=10), 413, "over the limit of 4096"),
             (requests.get(f"{server.url}/favicon", timeout=10), 404, "no route for /favicon"),
+            # functions-framework answers these two itself; still JSON.
+            (requests.get(f"{server.url}/favicon.ico", timeout=10), 404, "Not Found: /favicon.ico"),
+            (requests.post(f"{server.url}/robots.txt", timeout=10), 404, "Not Found: /robots.txt"),
             (requests.delete(url, timeout=10), 405, "DELETE is not allowed"),
         ]
         for response, status, message in cases:
