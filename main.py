@@ -8,7 +8,7 @@ import flask
 import functions_framework
 from werkzeug.exceptions import HTTPException
 
-from serving import app
+from serving.http import app
 
 
 @functions_framework.http

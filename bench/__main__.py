@@ -58,7 +58,7 @@ def build_models(plan: Plan) -> tuple[Path, dict]:
 
 def machine() -> dict:
     """What the figures were measured on."""
-    from serving.backend import select_backend
+    from serving.model.backend import select_backend
 
     model = platform.processor() or platform.machine()
     with open("/proc/cpuinfo") as cpuinfo:

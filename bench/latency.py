@@ -11,6 +11,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -105,9 +106,9 @@ class Overhead:
 def bare_interpreter(model_path: str, x: np.ndarray) -> Any:
     """An interpreter of the serving backend (one thread) with ``x`` already set as its
     input (quantized for an int8 input): ``invoke()`` is all that is left to time."""
-    from serving.backend import select_backend
+    from serving.model.backend import select_backend
 
-    interpreter = select_backend().make_interpreter(model_path, num_threads=1)
+    interpreter = select_backend().make_interpreter(Path(model_path).read_bytes(), num_threads=1)
     (detail,) = interpreter.get_input_details()
     interpreter.resize_tensor_input(detail["index"], list(x.shape))
     interpreter.allocate_tensors()

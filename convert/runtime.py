@@ -13,7 +13,7 @@ from pathlib import Path
 
 from serving.errors import ModelLoadError
 from serving.model import Model
-from serving.tensors import TensorSpec
+from serving.model.tensors import TensorSpec
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ def describe(spec: TensorSpec) -> str:
 
 def load_in_runtime(path: Path, num_threads: int) -> tuple[Model | None, RuntimeCheck]:
     """(the loaded model or None, what happened); never raises for a model it cannot run."""
-    from serving.backend import select_backend
+    from serving.model.backend import select_backend
 
     forced = os.environ.get("SERVING_BACKEND") or None
     backend = select_backend(forced)

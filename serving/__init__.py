@@ -5,11 +5,28 @@
 ...     probabilities = model.predict({"pixels": images})["probabilities"]
 
 Importing the package loads no interpreter, TensorFlow or google-cloud-storage.
+
+Layers, imports flowing down only::
+
+    http/       bodies, routes, endpoints, the one error handler     (Flask)
+    protocol/   TF Serving and V2 wire forms <-> InferRequest/InferResponse
+    runtime     the process-wide model: lazy, loaded once, retried
+    model/      interpreters, signatures, quantization; numpy only
+    storage/    where the model file comes from (local or gs://)
+    errors, settings, logs                                           (used by all)
 """
 
 from serving.errors import ModelLoadError, ServingError
-from serving.model import Model, Prediction
+from serving.model import Model, Prediction, Signature, TensorSpec, select_backend
 from serving.settings import Settings
-from serving.tensors import TensorSpec
 
-__all__ = ["Model", "ModelLoadError", "Prediction", "ServingError", "Settings", "TensorSpec"]
+__all__ = [
+    "Model",
+    "ModelLoadError",
+    "Prediction",
+    "ServingError",
+    "Settings",
+    "Signature",
+    "TensorSpec",
+    "select_backend",
+]

@@ -6,6 +6,8 @@ The HTTP layer turns any :class:`ServingError` into ``{"error": message}`` with
 
 from __future__ import annotations
 
+import enum
+
 
 class ServingError(Exception):
     """Base class: a message meant for the client and the HTTP status it maps to."""
@@ -50,15 +52,32 @@ class PayloadTooLarge(ServingError):
     status_code = 413
 
 
-class ModelLoadError(ServingError):
-    """The model could not be loaded (503: the next request tries again).
+class UnsupportedMediaType(ServingError):
+    """The body's ``Content-Encoding`` (or type) is one the server cannot decode (415)."""
 
-    ``reason`` is a short machine-readable cause: ``missing``, ``not_tflite``,
-    ``custom_op``, ``op_version``, ``source`` (download failed), ``backend`` or ``invalid``.
-    """
+    status_code = 415
+
+
+class LoadFailure(str, enum.Enum):
+    """Why a model could not be loaded (a string, for logs and comparisons)."""
+
+    MISSING = "missing"  # no such file, bucket or object
+    NOT_TFLITE = "not_tflite"  # not a TFLite flatbuffer
+    CUSTOM_OP = "custom_op"  # needs an op the runtime lacks
+    OP_VERSION = "op_version"  # needs a newer runtime
+    SOURCE = "source"  # the download failed
+    BACKEND = "backend"  # no interpreter could be imported
+    INVALID = "invalid"  # anything else the runtime refused
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class ModelLoadError(ServingError):
+    """The model could not be loaded (503: the next request tries again)."""
 
     status_code = 503
 
-    def __init__(self, message: str, reason: str) -> None:
+    def __init__(self, message: str, reason: LoadFailure | str) -> None:
         super().__init__(message)
-        self.reason = reason
+        self.reason = LoadFailure(reason)

@@ -7,17 +7,26 @@ error, and the next request to arrive tries again: a failure never sticks.
 
 from __future__ import annotations
 
+import enum
 import logging
 import threading
 import time
 from dataclasses import dataclass
 
-from serving import logs, source
+from serving import logs
 from serving.errors import ModelLoadError, ServingError
 from serving.model import Model
 from serving.settings import Settings
+from serving.storage import source
 
-START, LOADING, AVAILABLE, FAILED = "START", "LOADING", "AVAILABLE", "FAILED"
+
+class ModelState(enum.Enum):
+    """Where the process-wide model is; the values are TF Serving's state names."""
+
+    START = "START"
+    LOADING = "LOADING"
+    AVAILABLE = "AVAILABLE"
+    FAILED = "FAILED"
 
 
 @dataclass(frozen=True)
@@ -47,15 +56,15 @@ class Runtime:
             logs.configure(self._settings.log_level)
         return self._settings
 
-    def state(self) -> tuple[str, ServingError | None]:
-        """``START``, ``LOADING``, ``AVAILABLE`` or ``FAILED``, and the last load error."""
+    def state(self) -> tuple[ModelState, ServingError | None]:
+        """Where the model is, and the last load error."""
         if self._model is not None:
-            return AVAILABLE, None
+            return ModelState.AVAILABLE, None
         if self._loading:
-            return LOADING, None
+            return ModelState.LOADING, None
         if self._error is not None:
-            return FAILED, self._error
-        return START, None
+            return ModelState.FAILED, self._error
+        return ModelState.START, None
 
     def load(self) -> Loaded:
         """The model, loading it now if no load has succeeded yet."""
@@ -122,5 +131,5 @@ class Runtime:
             f"model load failed: {error}",
             exc_info=exc_info,
             load_ms=round((time.perf_counter() - started) * 1000, 2),
-            reason=getattr(error, "reason", None),
+            reason=error.reason.value if isinstance(error, ModelLoadError) else None,
         )

@@ -14,7 +14,7 @@ import pytest
 
 from convert.cli import main
 from convert.quantize import MODES
-from serving.backend import select_backend
+from serving.model.backend import select_backend
 from tests.convert.conftest import Built
 
 # Least top-1 agreement with the Keras model on held-out digits, by mode.
@@ -54,7 +54,7 @@ def converted(
 
 def _tensors(path: Path) -> tuple[list[dict], list[dict], set[str]]:
     """(input details, output details, dtypes of every tensor) from the serving backend."""
-    interpreter = select_backend().make_interpreter(str(path))
+    interpreter = select_backend().make_interpreter(path.read_bytes())
     interpreter.allocate_tensors()
     dtypes = {np.dtype(t["dtype"]).name for t in interpreter.get_tensor_details()}
     return interpreter.get_input_details(), interpreter.get_output_details(), dtypes

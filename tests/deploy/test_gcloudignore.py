@@ -31,7 +31,7 @@ def files_for_upload(directory: Path) -> set[str]:
 
 def test_checkout_uploads_only_the_runtime() -> None:
     uploaded = files_for_upload(REPO)
-    serving = {f"serving/{p.name}" for p in (REPO / "serving").glob("*.py")}
+    serving = {p.relative_to(REPO).as_posix() for p in (REPO / "serving").rglob("*.py")}
     assert serving, "serving package has no modules"
     assert uploaded == RUNTIME_FILES | serving
 
@@ -53,7 +53,7 @@ def test_everything_else_stays_out(tmp_path: Path) -> None:
         "requirements.txt",
         "model/quantized_model.tflite",
         "serving/__init__.py",
-        "serving/app.py",
+        "serving/http/app.py",
     ]
     dropped = [
         "deploy.sh",
@@ -82,6 +82,7 @@ def test_everything_else_stays_out(tmp_path: Path) -> None:
         "model/float_model.tflite",
         "model/saved_model/saved_model.pb",
         "serving/__pycache__/app.cpython-312.pyc",
+        "serving/http/__pycache__/app.cpython-312.pyc",
         "serving/.DS_Store",
         "__pycache__/main.cpython-312.pyc",
         "notebook.ipynb",

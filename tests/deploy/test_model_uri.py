@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from serving.errors import ModelLoadError
-from serving.gcs_uri import parse_gs_uri
+from serving.storage.gcs_uri import parse_gs_uri
 from tests.deploy.deploy_script import PROJECT, deploy_command, dry_run, run_deploy
 
 URIS = [

@@ -9,7 +9,7 @@ import functions_framework
 import pytest
 from flask.testing import FlaskClient
 
-from serving import app
+from serving.http import app
 from serving.runtime import Runtime
 from serving.settings import Settings
 from tests.conftest import REPO

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from serving.errors import ModelLoadError
-from serving.runtime import AVAILABLE, FAILED, START, Loaded, Runtime
+from serving.runtime import Loaded, ModelState, Runtime
 from serving.settings import Settings
 from tests.concurrency import at_once
 
@@ -18,7 +18,7 @@ def runtime_for(path, **overrides) -> Runtime:
 
 def test_nothing_loads_before_first_use(models):
     runtime = runtime_for(models / "int8.tflite")
-    assert runtime.state() == (START, None)
+    assert runtime.state() == (ModelState.START, None)
 
 
 def test_concurrent_first_requests_load_exactly_once(models):
@@ -28,7 +28,7 @@ def test_concurrent_first_requests_load_exactly_once(models):
     assert all(isinstance(r, Loaded) for r in results)
     assert len({id(r.model) for r in results}) == 1
     assert sum(r.load_ms is not None for r in results) == 1  # one request paid the cold load
-    assert runtime.state() == (AVAILABLE, None)
+    assert runtime.state() == (ModelState.AVAILABLE, None)
 
 
 def test_warm_requests_reuse_the_model(models):
@@ -46,12 +46,12 @@ def test_failed_load_is_retried_by_the_next_request(models, tmp_path):
     with pytest.raises(ModelLoadError, match="model file not found"):
         runtime.load()
     state, error = runtime.state()
-    assert state == FAILED
+    assert state == ModelState.FAILED
     assert "model file not found" in str(error)
     shutil.copy(models / "int8.tflite", path)
     loaded = runtime.load()
     assert loaded.load_ms is not None
-    assert runtime.state() == (AVAILABLE, None)
+    assert runtime.state() == (ModelState.AVAILABLE, None)
 
 
 def test_requests_queued_behind_a_failing_load_get_its_error(models, tmp_path):

@@ -6,8 +6,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from serving import endpoints as ep
 from serving.errors import MethodNotAllowed, NotFound
+from serving.http import endpoints as ep
 
 Endpoint = Callable[[ep.Call], ep.Reply]
 

@@ -1,4 +1,4 @@
-"""serving.source against the real gcp-storage-emulator on loopback.
+"""serving.storage.source against the real gcp-storage-emulator on loopback.
 
 The emulator's request log (one line per request) shows what went over the wire, so a
 cache hit is proven by the absence of a download request, not by our own flag alone.
@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from serving.errors import ModelLoadError
-from serving.source import FetchedModel, cache_path, fetch, fetch_model, parse_gs_uri
+from serving.storage.source import FetchedModel, cache_path, fetch, fetch_model, parse_gs_uri
 from tests.concurrency import at_once
 from tests.gcs_emulator import StorageEmulator
 from tests.server import free_port
@@ -135,7 +135,7 @@ def test_local_model_never_imports_google_cloud_storage(
         import sys
         from pathlib import Path
         from serving.errors import ModelLoadError
-        from serving.source import fetch_model
+        from serving.storage.source import fetch_model
         fetch_model({str(model)!r}, cache_dir=Path({str(tmp_path)!r}), timeout=1)
         print("local", "google.cloud.storage" in sys.modules)
         try:
@@ -155,7 +155,7 @@ def test_emulator_needs_no_credentials_and_no_metadata_server(
     storage_emulator.upload(BUCKET, NAME, DATA)
     script = f"""
         from pathlib import Path
-        from serving.source import fetch_model
+        from serving.storage.source import fetch_model
         print(fetch_model({URI!r}, cache_dir=Path({str(tmp_path)!r}), timeout=10))
         """
     out = run_fresh_python(
@@ -171,7 +171,7 @@ def test_no_credentials_is_a_clear_error(tmp_path: Path, metadata_trap: socket.s
     script = f"""
         from pathlib import Path
         from serving.errors import ModelLoadError
-        from serving.source import fetch_model
+        from serving.storage.source import fetch_model
         try:
             fetch_model({URI!r}, cache_dir=Path({str(tmp_path)!r}), timeout=5)
         except ModelLoadError as e:
@@ -397,7 +397,7 @@ def test_concurrent_processes_share_the_cache(
         f"""
         import sys, time
         from pathlib import Path
-        from serving.source import fetch
+        from serving.storage.source import fetch
         time.sleep(max(0.0, float(sys.argv[1]) - time.time()))  # start together
         print(fetch({URI!r}, cache_dir=Path({str(tmp_path)!r}), timeout=20).path)
         """

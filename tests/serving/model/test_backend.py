@@ -1,4 +1,4 @@
-"""serving.backend: LiteRT first, then tflite-runtime, then tensorflow.lite; forcing one."""
+"""serving.model.backend: LiteRT first, then tflite-runtime, then tensorflow.lite; forcing one."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from serving.backend import PREFERENCE, select_backend
 from serving.errors import ModelLoadError
+from serving.model.backend import PREFERENCE, select_backend
 from tests.conftest import BUNDLED_MODEL, REPO
 
 MODULES = {

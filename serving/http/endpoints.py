@@ -1,23 +1,26 @@
-"""One function per REST endpoint: check the model name, load, parse, run, format.
+"""One function per REST endpoint: check the model name, load, decode, run, encode.
 
-Each takes a :class:`Call` and returns ``(status, body)``; errors are raised as
-:class:`ServingError` subclasses and turned into JSON by :mod:`serving.app`.
+Each takes a :class:`Call` and returns ``(status, body)``: a JSON-able dict, or an
+:class:`~serving.protocol.types.Encoded` body from a protocol encoder. Errors are raised as
+:class:`ServingError` subclasses and turned into JSON by :mod:`serving.http.app`.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
-from serving import kserve, tfserving
 from serving.errors import NotFound, ServingError
-from serving.model import Model, Prediction
-from serving.runtime import LOADING, Runtime
+from serving.model import Model
+from serving.protocol import tfserving, v2, v2_binary
+from serving.protocol.datatypes import Datatype
+from serving.protocol.types import Encoded, InferRequest, InferResponse, Tensor
+from serving.runtime import ModelState, Runtime
 
-Reply = tuple[int, dict[str, Any]]
+Reply = tuple[int, dict[str, Any] | Encoded]
 
 
 @dataclass
@@ -26,7 +29,8 @@ class Call:
 
     runtime: Runtime
     params: dict[str, str]
-    read_json: Callable[[], Any]
+    headers: Mapping[str, str]
+    read_body: Callable[[], bytes]
     timings: dict[str, float] = field(default_factory=dict)
     fields: dict[str, Any] = field(default_factory=dict)
 
@@ -52,31 +56,42 @@ class Call:
                 f"this server serves version {settings.model_version!r}"
             )
 
-    def run(self, model: Model, inputs: dict[str, Any]) -> Prediction:
-        """Predict, recording batch size and invoke time for Server-Timing and logs."""
-        prediction = model.run(inputs)
+    def infer(self, model: Model, request: InferRequest) -> InferResponse:
+        """Run ``request``, recording batch size and invoke time for Server-Timing and logs."""
+        prediction = model.run(request.inputs, request.signature)
         self.timings["infer"] = prediction.invoke_ms
         self.fields.update(
+            signature=prediction.signature,
             batch_size=prediction.batch_size,
             invokes=prediction.invokes,
             invoke_ms=round(prediction.invoke_ms, 3),
         )
-        return prediction
+        names = request.output_names() or list(prediction.outputs)
+        settings = self.runtime.settings
+        return InferResponse(
+            outputs=[
+                Tensor(name, prediction.outputs[name], Datatype.of(prediction.outputs[name].dtype))
+                for name in names
+            ],
+            model_name=settings.model_name,
+            model_version=settings.model_version,
+            id=request.id,
+        )
 
 
 def tf_status(call: Call) -> Reply:
     """TF Serving model status. Triggers the load unless one is already in progress."""
     call.check_model()
     state, error = call.runtime.state()
-    if state != LOADING:
+    if state is not ModelState.LOADING:
         with contextlib.suppress(ServingError):  # reported through the FAILED state below
             call.model()
         state, error = call.runtime.state()
-    return 200, tfserving.status_body(call.runtime.settings.model_version, state, error)
+    return 200, tfserving.status_body(call.runtime.settings.model_version, state.value, error)
 
 
 def tf_metadata(call: Call) -> Reply:
-    """TF Serving model metadata (signature def, quantization, backend)."""
+    """TF Serving model metadata (every signature def, quantization, backend)."""
     model = call.model()
     settings = call.runtime.settings
     return 200, tfserving.metadata_body(settings.model_name, settings.model_version, model)
@@ -85,9 +100,9 @@ def tf_metadata(call: Call) -> Reply:
 def tf_predict(call: Call) -> Reply:
     """TF Serving predict, row (``instances``) or columnar (``inputs``) format."""
     model = call.model()
-    inputs, request_format = tfserving.parse_predict(call.read_json(), model)
-    prediction = call.run(model, inputs)
-    return 200, tfserving.format_predict(prediction.outputs, request_format)
+    request, layout = tfserving.decode_predict(call.read_body(), model)
+    response = call.infer(model, request)
+    return 200, Encoded(tfserving.encode_predict(response, layout))
 
 
 def unsupported_verb(call: Call) -> Reply:
@@ -96,12 +111,12 @@ def unsupported_verb(call: Call) -> Reply:
 
 
 def v2_server_metadata(call: Call) -> Reply:
-    """Open Inference Protocol server metadata."""
+    """Open Inference Protocol server metadata, with the extensions supported."""
     try:
         version = metadata.version("tflite-cloud-function")
     except metadata.PackageNotFoundError:
         version = "0.1.0"
-    return 200, {"name": "tflite-cloud-function", "version": version, "extensions": []}
+    return 200, v2.server_metadata(version)
 
 
 def v2_live(call: Call) -> Reply:
@@ -125,20 +140,13 @@ def v2_model_metadata(call: Call) -> Reply:
     """Open Inference Protocol model metadata."""
     model = call.model()
     settings = call.runtime.settings
-    return 200, kserve.metadata_body(settings.model_name, settings.model_version, model)
+    return 200, v2.metadata_body(settings.model_name, settings.model_version, model)
 
 
 def v2_infer(call: Call) -> Reply:
-    """Open Inference Protocol inference; the request ``id`` is echoed."""
+    """Open Inference Protocol inference, JSON or binary tensor data; ``id`` is echoed."""
     model = call.model()
-    body = call.read_json()
-    inputs, requested = kserve.parse_infer(body, model)
-    prediction = call.run(model, inputs)
-    settings = call.runtime.settings
-    return 200, kserve.format_infer(
-        prediction.outputs,
-        requested,
-        name=settings.model_name,
-        version=settings.model_version,
-        request_id=body.get("id"),
-    )
+    header_length = call.headers.get(v2_binary.HEADER_LENGTH)
+    request = v2.decode_infer(call.read_body(), header_length, model)
+    response = call.infer(model, request)
+    return 200, v2.encode_infer(response, request)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from serving.errors import ModelLoadError
-from serving.gcs_uri import GS_SCHEME, URI_SCHEME, cache_path, parse_gs_uri
+from serving.storage.gcs_uri import GS_SCHEME, URI_SCHEME, cache_path, parse_gs_uri
 
 __all__ = ["FetchedModel", "cache_path", "fetch", "fetch_model", "parse_gs_uri"]
 
@@ -68,7 +68,7 @@ def fetch(uri: str, *, cache_dir: Path, timeout: float) -> FetchedModel:
             reason="invalid",
         )
     obj = parse_gs_uri(uri)
-    from serving import gcs  # google-cloud-storage only on this branch
+    from serving.storage import gcs  # google-cloud-storage only on this branch
 
     path, downloaded, meta = gcs.fetch_object(obj, Path(cache_dir), timeout)
     return FetchedModel(path, uri, downloaded, meta.size, meta.generation, _ms_since(started))

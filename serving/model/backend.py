@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from serving.errors import ModelLoadError
+from serving.model.tensors import Interpreter
 
 # name -> (module holding Interpreter, distribution whose version is reported)
 _CANDIDATES: dict[str, tuple[str, str]] = {
@@ -35,9 +36,13 @@ class Backend:
     version: str
     interpreter_class: Any
 
-    def make_interpreter(self, model_path: str, num_threads: int | None = None) -> Any:
-        """A new, unallocated interpreter for the model file (one per thread at a time)."""
-        return self.interpreter_class(model_path=model_path, num_threads=num_threads)
+    def make_interpreter(self, model_content: bytes, num_threads: int | None = None) -> Interpreter:
+        """A new, unallocated interpreter for the model's bytes (one per thread at a time).
+
+        Built from bytes read once, not from the path: a file replaced or deleted after
+        the load cannot give later interpreters of the same pool another model.
+        """
+        return self.interpreter_class(model_content=model_content, num_threads=num_threads)
 
 
 def _version(distribution: str) -> str:

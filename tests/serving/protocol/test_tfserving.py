@@ -107,7 +107,7 @@ GOOD = {"instances": np.zeros((1, 8, 8, 1)).tolist()}
 @pytest.mark.parametrize(
     ("method", "path", "body", "status", "message"),
     [
-        ("POST", "/v1/models/model:predict", b"{not json", 400, "malformed JSON: "),
+        ("POST", "/v1/models/model:predict", b"{not json", 400, "malformed JSON in request body: "),
         ("POST", "/v1/models/model:predict", b"", 400, "request body is empty"),
         ("POST", "/v1/models/model:predict", b"[1, 2]", 400, "request body must be a JSON object"),
         (
@@ -158,7 +158,7 @@ GOOD = {"instances": np.zeros((1, 8, 8, 1)).tolist()}
             "/v1/models/model:predict",
             {**GOOD, "signature_name": "other"},
             400,
-            "unknown signature_name 'other'",
+            "unknown signature 'other'; the model's signatures are: 'serving_default'",
         ),
         ("POST", "/v1/models/other:predict", GOOD, 404, "model 'other' not found"),
         ("POST", "/v1/models/model/versions/2:predict", GOOD, 404, "version '2' of model"),
@@ -198,7 +198,7 @@ def test_unexpected_failure_is_a_500_with_a_request_id(models, client_for, monke
 
     client = client_for(models / "int8.tflite")
 
-    def broken(self, inputs):
+    def broken(self, inputs, signature=None):
         raise ZeroDivisionError("injected fault")
 
     monkeypatch.setattr(Model, "run", broken)

@@ -12,11 +12,12 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import numpy as np
 
 from serving.errors import ServingError
+from serving.model.quantization import quantize_into
+from serving.model.tensors import Interpreter, SignatureRunner, TensorSpec
 
 
 class PoolClosed(ServingError):
@@ -26,42 +27,79 @@ class PoolClosed(ServingError):
 
 
 class Slot:
-    """One interpreter and the input shapes it is currently allocated for."""
+    """One interpreter, the input shapes it is allocated for, and its scratch buffers."""
 
-    def __init__(self, interpreter: Any) -> None:
+    def __init__(self, interpreter: Interpreter) -> None:
         self.interpreter = interpreter
         self._shapes: dict[int, tuple[int, ...]] = {
             int(d["index"]): tuple(int(x) for x in d["shape"])
             for d in interpreter.get_input_details()
         }
+        self._scratch: dict[int, np.ndarray] = {}
+        self._runners: dict[str, SignatureRunner] = {}
 
-    def run(
-        self, feeds: dict[int, np.ndarray], outputs: list[int]
+    def run_main(
+        self, feeds: list[tuple[TensorSpec, np.ndarray]], outputs: list[int]
     ) -> tuple[list[np.ndarray], float]:
-        """Set the inputs (resizing only when a shape changed), invoke, read the outputs.
+        """Run the main subgraph: set the inputs, invoke, read the outputs (copies).
 
-        Returns the outputs (copies) and the time spent in ``invoke()`` in milliseconds.
+        A quantized input given as real (float) values is quantized straight into the
+        interpreter's input buffer; anything else is copied in as it is. The interpreter
+        is resized and re-allocated only when an input's shape changed. Returns the
+        outputs and the time spent in ``invoke()`` in milliseconds.
         """
         interpreter = self.interpreter
-        changed = [i for i, a in feeds.items() if a.shape != self._shapes[i]]
+        changed = [
+            (spec.index, a.shape) for spec, a in feeds if a.shape != self._shapes[spec.index]
+        ]
         if changed:
-            for index in changed:
-                interpreter.resize_tensor_input(index, list(feeds[index].shape), strict=True)
+            for index, shape in changed:
+                interpreter.resize_tensor_input(index, list(shape), strict=True)
             interpreter.allocate_tensors()
-            for index in changed:
-                self._shapes[index] = feeds[index].shape
-        for index, array in feeds.items():
-            interpreter.set_tensor(index, array)
+            for index, shape in changed:
+                self._shapes[index] = tuple(shape)
+        for spec, array in feeds:
+            if spec.quantized and array.dtype.kind == "f":
+                buffer = interpreter.tensor(spec.index)()
+                quantize_into(
+                    buffer,
+                    array,
+                    spec.scale,
+                    spec.zero_point,
+                    scratch=self._scratch_for(spec.index, array.shape),
+                )
+                del buffer  # invoke() refuses to run while a view of its buffers is alive
+            else:
+                interpreter.set_tensor(spec.index, array)
         started = time.perf_counter()
         interpreter.invoke()
         invoke_ms = (time.perf_counter() - started) * 1000
         return [interpreter.get_tensor(i) for i in outputs], invoke_ms
 
+    def run_signature(
+        self, key: str, feeds: dict[str, np.ndarray]
+    ) -> tuple[dict[str, np.ndarray], float]:
+        """Run a signature that is not on the main subgraph through its signature runner."""
+        runner = self._runners.get(key)
+        if runner is None:
+            runner = self._runners[key] = self.interpreter.get_signature_runner(key)
+        started = time.perf_counter()
+        result = runner(**feeds)
+        return result, (time.perf_counter() - started) * 1000
+
+    def _scratch_for(self, index: int, shape: tuple[int, ...]) -> np.ndarray:
+        scratch = self._scratch.get(index)
+        if scratch is None or scratch.shape != shape:
+            scratch = self._scratch[index] = np.empty(shape, dtype=np.float32)
+        return scratch
+
 
 class InterpreterPool:
     """Up to ``size`` slots created lazily by ``factory``; borrow one with :meth:`slot`."""
 
-    def __init__(self, factory: Callable[[], Any], size: int, first: Any | None = None) -> None:
+    def __init__(
+        self, factory: Callable[[], Interpreter], size: int, first: Interpreter | None = None
+    ) -> None:
         self._factory = factory
         self._size = size
         self._idle: list[Slot] = [Slot(first)] if first is not None else []

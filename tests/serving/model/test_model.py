@@ -40,7 +40,8 @@ def test_describes_quantized_tensors(models):
         assert spec.quantized
         assert spec.scale > 0
         assert spec.client_dtype == np.float32
-        assert model.signature == "serving_default"
+        assert [s.key for s in model.signatures] == ["serving_default"]
+        assert model.default.main
         assert model.backend.name in ("litert", "tflite_runtime", "tensorflow")
 
 
@@ -100,7 +101,8 @@ def test_dynamic_dimensions_resize_between_calls(models):
 
 def test_without_signature_tensors_are_named_by_tensor_name(models):
     with load_or_skip(models / "no_signature.tflite") as model:
-        assert model.signature is None
+        # No signature def: one default signature named by the tensors themselves.
+        assert [s.key for s in model.signatures] == ["serving_default"]
         (spec,) = model.inputs
         output = model.predict({spec.name: images(2)})
     assert len(output) == 1
@@ -162,7 +164,7 @@ def test_load_errors_name_the_file_and_the_cause(models, name, reason, message):
 
 
 def test_op_version_error_hints_at_litert_on_other_backends(models):
-    from serving.backend import select_backend
+    from serving.model.backend import select_backend
 
     backend = select_backend(os.environ.get("SERVING_BACKEND"))
     with pytest.raises(ModelLoadError) as caught:

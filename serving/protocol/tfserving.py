@@ -1,27 +1,37 @@
-"""TensorFlow Serving REST API bodies: predict requests and responses, status, metadata.
+"""TensorFlow Serving REST API: predict bodies <-> InferRequest/InferResponse, status, metadata.
 
 Shapes follow TensorFlow Serving's documented behaviour
 (https://www.tensorflow.org/tfx/serving/api_rest): row format ``instances`` answers
 ``predictions`` (one entry per instance; a single-output model omits the output name),
 columnar ``inputs`` answers ``outputs`` (whole tensors; named only for several outputs).
+Float values may be ``NaN``, ``Infinity`` or ``-Infinity``, in requests and answers.
 """
 
 from __future__ import annotations
 
+import enum
 from typing import Any
 
 import numpy as np
 
-from serving import codec
 from serving.errors import BadRequest, ServingError
-from serving.model import Model
-from serving.tensors import TensorSpec
+from serving.model import Model, Signature, TensorSpec
+from serving.model.arrays import to_array
+from serving.protocol import jsonio
+from serving.protocol.datatypes import Datatype
+from serving.protocol.types import InferRequest, InferResponse
 
-ROW, COLUMNAR = "row", "columnar"
+
+class Layout(enum.Enum):
+    """TF Serving's two request formats; the answer uses the request's."""
+
+    ROW = "row"  # {"instances": [...]} -> {"predictions": [...]}
+    COLUMNAR = "columnar"  # {"inputs": ...} -> {"outputs": ...}
 
 
-def parse_predict(body: Any, model: Model) -> tuple[dict[str, np.ndarray], str]:
-    """Inputs by name and the request format (``row`` or ``columnar``) of a predict body."""
+def decode_predict(data: bytes, model: Model) -> tuple[InferRequest, Layout]:
+    """The request and its layout from a predict body (``signature_name`` optional)."""
+    body = jsonio.loads(data)
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object with 'instances' or 'inputs'")
     has_rows, has_columns = "instances" in body, "inputs" in body
@@ -30,22 +40,22 @@ def parse_predict(body: Any, model: Model) -> tuple[dict[str, np.ndarray], str]:
             "request must contain exactly one of 'instances' (row format) or 'inputs' "
             "(columnar format)" + (", not both" if has_rows else "")
         )
-    signature = body.get("signature_name")
-    if signature is not None and signature not in (model.signature, "serving_default"):
-        raise BadRequest(
-            f"unknown signature_name {signature!r}; the model's signature is "
-            f"{model.signature or 'serving_default'!r}"
-        )
+    key = body.get("signature_name")
+    if key is not None and not isinstance(key, str):
+        raise BadRequest(f"'signature_name' must be a string, received {type(key).__name__}")
+    signature = model.signature(key)
     if has_rows:
-        return _parse_rows(body["instances"], model.inputs), ROW
-    return _parse_columns(body["inputs"], model.inputs), COLUMNAR
+        inputs, layout = _rows(body["instances"], signature), Layout.ROW
+    else:
+        inputs, layout = _columns(body["inputs"], signature), Layout.COLUMNAR
+    return InferRequest(inputs=inputs, signature=signature.key), layout
 
 
-def _parse_rows(instances: Any, specs: list[TensorSpec]) -> dict[str, np.ndarray]:
+def _rows(instances: Any, signature: Signature) -> dict[str, np.ndarray]:
     if not isinstance(instances, list) or not instances:
         raise BadRequest("'instances' must be a non-empty list")
     if not isinstance(instances[0], dict):
-        return _single_input(instances, specs, "each instance must be an object")
+        return _single_input(instances, signature, "each instance must be an object")
     if not all(isinstance(instance, dict) for instance in instances):
         raise BadRequest("'instances' mixes objects and values: use one form for every instance")
     columns: dict[str, list[Any]] = {}
@@ -57,48 +67,42 @@ def _parse_rows(instances: Any, specs: list[TensorSpec]) -> dict[str, np.ndarray
             )
         for name, value in instance.items():
             columns.setdefault(name, []).append(value)
-    return {
-        name: codec.to_array(values, what=f"input {name!r}") for name, values in columns.items()
-    }
+    return {name: to_array(values, what=f"input {name!r}") for name, values in columns.items()}
 
 
-def _parse_columns(inputs: Any, specs: list[TensorSpec]) -> dict[str, np.ndarray]:
+def _columns(inputs: Any, signature: Signature) -> dict[str, np.ndarray]:
     if isinstance(inputs, dict):
-        return {
-            name: codec.to_array(value, what=f"input {name!r}") for name, value in inputs.items()
-        }
-    return _single_input(inputs, specs, "'inputs' must be an object")
+        return {name: to_array(value, what=f"input {name!r}") for name, value in inputs.items()}
+    return _single_input(inputs, signature, "'inputs' must be an object")
 
 
-def _single_input(value: Any, specs: list[TensorSpec], form: str) -> dict[str, np.ndarray]:
-    """An unnamed value is the model's only input; with several inputs, names are needed."""
+def _single_input(value: Any, signature: Signature, form: str) -> dict[str, np.ndarray]:
+    """An unnamed value is the signature's only input; with several inputs, names are needed."""
+    specs = signature.inputs
     if len(specs) != 1:
         names = ", ".join(s.name for s in specs)
         raise BadRequest(f"the model has {len(specs)} inputs ({names}): {form} keyed by input name")
-    return {specs[0].name: codec.to_array(value, what=f"input {specs[0].name!r}")}
+    return {specs[0].name: to_array(value, what=f"input {specs[0].name!r}")}
 
 
-def format_predict(outputs: dict[str, np.ndarray], request_format: str) -> dict[str, Any]:
-    """The response body for ``outputs`` in the request's format."""
+def encode_predict(response: InferResponse, layout: Layout) -> bytes:
+    """The predict answer for ``response`` in the request's layout."""
+    outputs = {t.name: np.ascontiguousarray(t.data) for t in response.outputs}
+    finite = jsonio.all_finite(list(outputs.values()))
     single = len(outputs) == 1
-    if request_format == COLUMNAR:
-        if single:
-            return {"outputs": codec.to_json(next(iter(outputs.values())))}
-        return {"outputs": {name: codec.to_json(value) for name, value in outputs.items()}}
+    if layout is Layout.COLUMNAR:
+        value: Any = next(iter(outputs.values())) if single else outputs
+        return jsonio.dumps({"outputs": value}, finite=finite)
     if single:
-        return {"predictions": codec.to_json(next(iter(outputs.values())))}
+        return jsonio.dumps({"predictions": next(iter(outputs.values()))}, finite=finite)
     sizes = {value.shape[0] if value.ndim else None for value in outputs.values()}
     if len(sizes) != 1 or None in sizes:
         raise BadRequest(
             "the model's outputs do not share a batch dimension, so they cannot be returned "
             "per instance: send the columnar format ('inputs') instead"
         )
-    columns = {name: codec.to_json(value) for name, value in outputs.items()}
-    return {
-        "predictions": [
-            {name: column[i] for name, column in columns.items()} for i in range(sizes.pop())
-        ]
-    }
+    rows = [{name: value[i] for name, value in outputs.items()} for i in range(sizes.pop())]
+    return jsonio.dumps({"predictions": rows}, finite=finite)
 
 
 def status_body(version: str, state: str, error: ServingError | None) -> dict[str, Any]:
@@ -119,7 +123,7 @@ def status_body(version: str, state: str, error: ServingError | None) -> dict[st
 
 def _tensor_info(spec: TensorSpec) -> dict[str, Any]:
     info: dict[str, Any] = {
-        "dtype": codec.tf_datatype(spec.client_dtype),
+        "dtype": Datatype.of(spec.client_dtype).tf_name,
         "tensor_shape": {
             "dim": [{"size": str(d), "name": ""} for d in spec.shape],
             "unknown_rank": False,
@@ -128,7 +132,7 @@ def _tensor_info(spec: TensorSpec) -> dict[str, Any]:
     }
     if spec.quantized:
         info["quantization"] = {
-            "dtype": codec.tf_datatype(spec.dtype),
+            "dtype": Datatype.of(spec.dtype).tf_name,
             "scale": spec.scale,
             "zero_point": spec.zero_point,
         }
@@ -136,18 +140,18 @@ def _tensor_info(spec: TensorSpec) -> dict[str, Any]:
 
 
 def metadata_body(name: str, version: str, model: Model) -> dict[str, Any]:
-    """``GET /v1/models/{name}/metadata``: the signature def, as TensorFlow Serving answers."""
-    signature = model.signature or "serving_default"
+    """``GET /v1/models/{name}/metadata``: every signature def, as TensorFlow Serving answers."""
     return {
         "model_spec": {"name": name, "signature_name": "", "version": version},
         "metadata": {
             "signature_def": {
                 "signature_def": {
-                    signature: {
-                        "inputs": {s.name: _tensor_info(s) for s in model.inputs},
-                        "outputs": {s.name: _tensor_info(s) for s in model.outputs},
+                    signature.key: {
+                        "inputs": {s.name: _tensor_info(s) for s in signature.inputs},
+                        "outputs": {s.name: _tensor_info(s) for s in signature.outputs},
                         "method_name": "tensorflow/serving/predict",
                     }
+                    for signature in model.signatures
                 }
             },
             "backend": {"name": model.backend.name, "version": model.backend.version},

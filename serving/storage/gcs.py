@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from serving.errors import ModelLoadError
-from serving.gcs_uri import GcsObject, cache_path
+from serving.storage.gcs_uri import GcsObject, cache_path
 
 if TYPE_CHECKING:
     from google.cloud.storage import Client

@@ -1,4 +1,4 @@
-"""Open Inference Protocol (KServe V2) through functions-framework's app (in-process)."""
+"""Open Inference Protocol (KServe V2) JSON through functions-framework's app (in-process)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def test_infer_two_inputs_and_requested_outputs(models, client_for):
     a, b = RNG.random((3, 4), dtype=np.float32), RNG.random((3, 3), dtype=np.float32)
     expected = reference_predict(models / "multi.tflite", {"a": a, "b": b})
     client = client_for(models / "multi.tflite")
-    body = {"inputs": [tensor("a", a), tensor("b", b.astype(np.float64), "FP64")]}
+    body = {"inputs": [tensor("a", a), tensor("b", b)]}
     response = client.post("/v2/models/model/versions/1/infer", json=body)
     assert response.status_code == 200, response.json
     assert "id" not in response.json
@@ -52,7 +52,7 @@ def test_health_and_metadata(models, client_for):
     assert client.get("/v2/health/live").json == {"live": True}
     assert client.get("/v2/health/ready").json == {"ready": True}
     assert client.get("/v2/models/digits/ready").json == {"name": "digits", "ready": True}
-    assert client.get("/v2").json["extensions"] == []
+    assert client.get("/v2").json["extensions"] == ["binary_tensor_data"]
     meta = client.get("/v2/models/digits").json
     assert meta["name"] == "digits"
     assert meta["versions"] == ["1"]
@@ -64,6 +64,8 @@ def test_health_and_metadata(models, client_for):
         [-1, 8, 8, 1],
     )
     assert pixels["parameters"]["quantized_datatype"] == "INT8"
+    assert pixels["parameters"]["accepted_datatypes"] == ["FP32", "FP16", "INT8"]
+    assert list(meta["parameters"]["signatures"]) == ["serving_default"]
     assert meta["outputs"][0]["shape"] == [-1, 10]
     assert meta["parameters"]["backend"] in ("litert", "tflite_runtime", "tensorflow")
 
@@ -90,7 +92,23 @@ PIXELS = {"name": "pixels", "shape": [1, 8, 8, 1], "datatype": "FP32", "data": [
         ({"inputs": []}, 400, "'inputs' must be a non-empty list of tensors"),
         ({"input": [PIXELS]}, 400, "'inputs' must be a non-empty list"),
         ({"inputs": [{"shape": [1]}]}, 400, "inputs[0] must be an object with a string 'name'"),
-        ({"inputs": [{**PIXELS, "datatype": "BYTES"}]}, 400, "datatype 'BYTES' is not supported"),
+        (
+            {"inputs": [{**PIXELS, "datatype": "BYTES"}]},
+            400,
+            "input 'pixels': datatype BYTES is not accepted; "
+            "expected FP32 or FP16 (real values) or INT8 (quantized codes)",
+        ),
+        (
+            {"inputs": [{**PIXELS, "datatype": "FP64"}]},
+            400,
+            "input 'pixels': datatype FP64 is not accepted; "
+            "expected FP32 or FP16 (real values) or INT8 (quantized codes)",
+        ),
+        (
+            {"inputs": [{**PIXELS, "datatype": "fp32"}]},
+            400,
+            "input 'pixels': datatype 'fp32' is not one of BOOL, UINT8,",
+        ),
         (
             {"inputs": [{k: v for k, v in PIXELS.items() if k != "shape"}]},
             400,
@@ -109,7 +127,7 @@ PIXELS = {"name": "pixels", "shape": [1, 8, 8, 1], "datatype": "FP32", "data": [
         (
             {"inputs": [{**PIXELS, "shape": [1, -8, 8, 1]}]},
             400,
-            "'shape' must be a list of non-negative integers",
+            "input 'pixels': 'shape' [1, -8, 8, 1] has a dimension outside [0, 2147483647]",
         ),
         (
             {"inputs": [{**PIXELS, "datatype": "INT8", "data": [0.5] * 64}]},
@@ -117,9 +135,9 @@ PIXELS = {"name": "pixels", "shape": [1, 8, 8, 1], "datatype": "FP32", "data": [
             "input 'pixels': expected whole numbers for int8",
         ),
         (
-            {"inputs": [{**PIXELS, "datatype": "UINT8", "data": [300] * 64}]},
+            {"inputs": [{**PIXELS, "datatype": "INT8", "data": [300] * 64}]},
             400,
-            "input 'pixels': values out of range for uint8",
+            "input 'pixels': values out of range for int8",
         ),
         ({"inputs": [{**PIXELS, "data": ["a"] * 64}]}, 400, "expected numbers, received strings"),
         ({"inputs": [PIXELS, PIXELS]}, 400, "input 'pixels' is given twice"),

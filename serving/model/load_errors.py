@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from serving.backend import Backend
 from serving.errors import ModelLoadError
+from serving.model.backend import Backend
 
 _CUSTOM_OP = re.compile(r"unresolved custom op: (\w+)")
 _OP_VERSION = re.compile(r"builtin opcode '(\w+)' version '(\d+)'")

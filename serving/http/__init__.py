@@ -1,0 +1,1 @@
+"""HTTP plumbing: reading bodies, routing, endpoints, and turning every answer into a response."""

@@ -1,0 +1,277 @@
+"""Open Inference Protocol (KServe V2) bodies <-> InferRequest/InferResponse, and metadata.
+
+See https://kserve.github.io/website/docs/concepts/architecture/data-plane/v2-protocol/ .
+Tensors carry ``name``, ``shape``, ``datatype`` and either JSON ``data`` (flat row-major
+or nested) or, with the binary tensor data extension, ``parameters.binary_data_size``
+bytes after the JSON header (:mod:`serving.protocol.v2_binary`). Which datatypes an input
+accepts is :func:`serving.protocol.datatypes.accepted`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from serving.errors import BadRequest
+from serving.model import Model, Signature, TensorSpec
+from serving.model.arrays import coerce, to_array
+from serving.protocol import jsonio, v2_binary
+from serving.protocol.datatypes import REAL_VALUE_DATATYPES, Datatype, accepted
+from serving.protocol.types import Encoded, InferRequest, InferResponse, RequestedOutput
+
+PLATFORM = "tensorflow_lite"
+EXTENSIONS = ("binary_tensor_data",)
+MAX_RANK = 16  # far above any TFLite model; bounds the work a hostile shape can ask for
+MAX_DIMENSION = 2**31 - 1  # TFLite dimensions are int32
+
+
+def decode_infer(data: bytes, header_length: str | None, model: Model) -> InferRequest:
+    """The request in an infer body (JSON, or JSON header + binary tensor data)."""
+    header, tail_bytes = v2_binary.split(data, header_length)
+    body = jsonio.loads(header, what="inference request JSON")
+    if not isinstance(body, dict):
+        raise BadRequest("request body must be a JSON object with an 'inputs' list")
+    request_id = body.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise BadRequest(f"'id' must be a string, received {_kind(request_id)}")
+    parameters = _object(body.get("parameters"), "'parameters'")
+    signature = model.signature(_optional(parameters, "signature_name", str, "parameters"))
+    binary_outputs = _optional(parameters, "binary_data_output", bool, "parameters") or False
+    tensors = body.get("inputs")
+    if not isinstance(tensors, list) or not tensors:
+        raise BadRequest("'inputs' must be a non-empty list of tensors")
+    tail = v2_binary.Tail(tail_bytes)
+    inputs: dict[str, np.ndarray] = {}
+    for position, tensor in enumerate(tensors):
+        name, array = _input(tensor, position, signature, tail)
+        if name in inputs:
+            raise BadRequest(f"input {name!r} is given twice")
+        inputs[name] = array
+    tail.check_consumed()
+    return InferRequest(
+        inputs=inputs,
+        outputs=_requested_outputs(body.get("outputs"), signature),
+        signature=signature.key,
+        id=request_id,
+        binary_outputs=binary_outputs,
+    )
+
+
+def _input(
+    tensor: Any, position: int, signature: Signature, tail: v2_binary.Tail
+) -> tuple[str, np.ndarray]:
+    if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
+        raise BadRequest(f"inputs[{position}] must be an object with a string 'name'")
+    name = tensor["name"]
+    what = f"input {name!r}"
+    for key in ("shape", "datatype"):
+        if key not in tensor:
+            raise BadRequest(f"{what}: missing {key!r}")
+    shape = _shape(tensor["shape"], what)
+    datatype = Datatype.parse(tensor["datatype"])
+    if datatype is None:
+        names = ", ".join(d.value for d in Datatype)
+        raise BadRequest(f"{what}: datatype {tensor['datatype']!r} is not one of {names}")
+    spec = signature.input(name)
+    if spec is not None and datatype not in accepted(spec):
+        raise BadRequest(f"{what}: datatype {datatype.value} is not accepted; {_expected(spec)}")
+    parameters = _object(tensor.get("parameters"), f"{what}: 'parameters'")
+    size = _optional(parameters, "binary_data_size", int, what)
+    if size is not None:
+        if "data" in tensor:
+            raise BadRequest(f"{what}: has both 'data' and binary_data_size; send one")
+        if size < 0:
+            raise BadRequest(f"{what}: binary_data_size must not be negative, received {size}")
+        return name, v2_binary.decode(tail.take(size, what=what), datatype, shape, what=what)
+    if "data" not in tensor:
+        raise BadRequest(f"{what}: missing 'data' (or parameters.binary_data_size)")
+    return name, _json_data(tensor["data"], datatype, shape, what)
+
+
+def _json_data(data: Any, datatype: Datatype, shape: tuple[int, ...], what: str) -> np.ndarray:
+    if datatype is Datatype.BYTES:
+        flat = data if isinstance(data, list) else [data]
+        while flat and isinstance(flat[0], list):  # nested lists of strings
+            flat = [item for row in flat for item in row]
+        if not all(isinstance(item, str) for item in flat):
+            raise BadRequest(f"{what}: BYTES data must be strings")
+        array = np.array([item.encode() for item in flat], dtype=object)
+    else:
+        array = to_array(data, what=what)
+    count = math.prod(shape)
+    if array.size != count:
+        raise BadRequest(
+            f"{what}: 'data' has {array.size} values, shape {list(shape)} needs {count}"
+        )
+    if datatype is not Datatype.BYTES:
+        # The declared datatype is checked first: FP32 values declared INT8 are refused.
+        array = coerce(array, datatype.numpy, what=what)
+    return array.reshape(shape)
+
+
+def _shape(value: Any, what: str) -> tuple[int, ...]:
+    if not isinstance(value, list) or not all(
+        isinstance(d, int) and not isinstance(d, bool) for d in value
+    ):
+        raise BadRequest(f"{what}: 'shape' must be a list of integers, received {value!r:.80}")
+    if len(value) > MAX_RANK:
+        raise BadRequest(f"{what}: 'shape' has {len(value)} dimensions, at most {MAX_RANK}")
+    if any(d < 0 or d > MAX_DIMENSION for d in value):
+        raise BadRequest(f"{what}: 'shape' {value} has a dimension outside [0, {MAX_DIMENSION}]")
+    return tuple(value)
+
+
+def _expected(spec: TensorSpec) -> str:
+    """What an input accepts, said the way a client can act on it."""
+    names = [d.value for d in accepted(spec)]
+    if spec.quantized:
+        real = " or ".join(d.value for d in REAL_VALUE_DATATYPES)
+        return f"expected {real} (real values) or {names[-1]} (quantized codes)"
+    return f"expected {names[0]}"
+
+
+def _requested_outputs(value: Any, signature: Signature) -> tuple[RequestedOutput, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise BadRequest(f"'outputs' must be a list, received {_kind(value)}")
+    known = [spec.name for spec in signature.outputs]
+    requested: list[RequestedOutput] = []
+    for position, output in enumerate(value):
+        if not isinstance(output, dict) or not isinstance(output.get("name"), str):
+            raise BadRequest(f"outputs[{position}] must be an object with a string 'name'")
+        name = output["name"]
+        if name not in known:
+            raise BadRequest(
+                f"unknown output {name!r}; the model's outputs are: {', '.join(known)}"
+            )
+        if any(r.name == name for r in requested):
+            raise BadRequest(f"output {name!r} is requested twice")
+        parameters = _object(output.get("parameters"), f"output {name!r}: 'parameters'")
+        if "classification" in parameters:
+            raise BadRequest(
+                f"output {name!r}: the classification extension is not supported by this server"
+            )
+        binary = _optional(parameters, "binary_data", bool, f"output {name!r}")
+        requested.append(RequestedOutput(name=name, binary=binary))
+    return tuple(requested)
+
+
+def _object(value: Any, what: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BadRequest(f"{what} must be an object, received {_kind(value)}")
+    return value
+
+
+def _optional(parameters: dict[str, Any], key: str, kind: type, what: str) -> Any:
+    """``parameters[key]`` if present and of ``kind`` (bool is not an int here)."""
+    value = parameters.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise BadRequest(f"{what}: {key} must be {_KIND_NAMES[kind]}, received {_kind(value)}")
+    return value
+
+
+_KIND_NAMES = {int: "an integer", bool: "true or false", str: "a string"}
+
+
+def _kind(value: Any) -> str:
+    return {
+        type(None): "null",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)
+
+
+def encode_infer(response: InferResponse, request: InferRequest) -> Encoded:
+    """The infer answer: JSON, or a JSON header and binary data when any output asks for it."""
+    binary_for = {o.name: o.binary for o in request.outputs or ()}
+    header: dict[str, Any] = {
+        "model_name": response.model_name,
+        "model_version": response.model_version,
+    }
+    if response.id is not None:
+        header["id"] = response.id
+    entries: list[dict[str, Any]] = []
+    blobs: list[bytes] = []
+    json_arrays: list[np.ndarray] = []
+    for tensor in response.outputs:
+        entry: dict[str, Any] = {
+            "name": tensor.name,
+            "datatype": tensor.datatype.value,
+            "shape": list(tensor.shape),
+        }
+        binary = binary_for.get(tensor.name)
+        if binary is None:
+            binary = request.binary_outputs
+        if binary:
+            blob = v2_binary.encode(tensor.data)
+            entry["parameters"] = {"binary_data_size": len(blob)}
+            blobs.append(blob)
+        else:
+            flat = np.ascontiguousarray(tensor.data).reshape(-1)
+            entry["data"] = flat.tolist() if tensor.datatype is Datatype.BYTES else flat
+            json_arrays.append(flat)
+        entries.append(entry)
+    header["outputs"] = entries
+    numeric = [a for a in json_arrays if a.dtype != object]
+    content = jsonio.dumps(header, finite=jsonio.all_finite(numeric))
+    if not blobs:
+        return Encoded(content)
+    return Encoded(
+        content + b"".join(blobs),
+        content_type="application/octet-stream",
+        headers={v2_binary.HEADER_LENGTH: str(len(content))},
+    )
+
+
+def _tensor_metadata(spec: TensorSpec) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "name": spec.name,
+        "datatype": Datatype.of(spec.client_dtype).value,
+        "shape": list(spec.shape),
+        "parameters": {"accepted_datatypes": [d.value for d in accepted(spec)]},
+    }
+    if spec.quantized:
+        meta["parameters"].update(
+            quantized_datatype=Datatype.of(spec.dtype).value,
+            scale=spec.scale,
+            zero_point=spec.zero_point,
+        )
+    return meta
+
+
+def metadata_body(name: str, version: str, model: Model) -> dict[str, Any]:
+    """``GET /v2/models/{name}``: the default signature's tensors; every signature named."""
+    return {
+        "name": name,
+        "versions": [version],
+        "platform": PLATFORM,
+        "inputs": [_tensor_metadata(spec) for spec in model.inputs],
+        "outputs": [_tensor_metadata(spec) for spec in model.outputs],
+        "parameters": {
+            "backend": model.backend.name,
+            "backend_version": model.backend.version,
+            "signatures": {
+                s.key: {
+                    "inputs": [_tensor_metadata(spec) for spec in s.inputs],
+                    "outputs": [_tensor_metadata(spec) for spec in s.outputs],
+                }
+                for s in model.signatures
+            },
+        },
+    }
+
+
+def server_metadata(version: str) -> dict[str, Any]:
+    """``GET /v2``: the server's name, version and protocol extensions."""
+    return {"name": "tflite-cloud-function", "version": version, "extensions": list(EXTENSIONS)}
