@@ -24,10 +24,10 @@ import pytest
 from serving.errors import ModelLoadError
 from serving.storage.source import FetchedModel, cache_path, fetch, fetch_model, parse_gs_uri
 from tests.concurrency import at_once
+from tests.conftest import REPO
 from tests.gcs_emulator import StorageEmulator
 from tests.server import free_port
 
-REPO = Path(__file__).resolve().parents[2]
 BUCKET = "models"
 NAME = "digits/v1/model.tflite"
 URI = f"gs://{BUCKET}/{NAME}"
