@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -209,3 +211,29 @@ def test_unexpected_failure_is_a_500_with_a_request_id(models, client_for, monke
     assert "Traceback" in logged
     assert "injected fault" in logged
     monkeypatch.undo()
+
+
+def test_nan_and_infinity_tokens_are_accepted_and_written_for_float_tensors(models, client_for):
+    """TF Serving's JSON conformance: NaN/Infinity/-Infinity in requests and answers."""
+    client = client_for(models / "float32.tflite")
+    row = ", ".join(["0.5"] * 7)
+    body = (
+        '{"instances": [[' + ", ".join([f"[[NaN], [{row.replace(', ', '], [')}]]"] * 8) + "]]}"
+    ).encode()
+    response = client.post("/v1/models/model:predict", data=body)
+    assert response.status_code == 200, response.data[:300]
+    assert b"NaN" in response.data  # a NaN input propagates, written as TF Serving writes it
+    decoded = json.loads(response.data)  # Python's json reads the tokens back
+    assert np.isnan(np.asarray(decoded["predictions"], dtype=np.float64)).any()
+    inf = body.replace(b"NaN", b"-Infinity", 1)
+    assert client.post("/v1/models/model:predict", data=inf).status_code == 200
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_a_quantized_input_refuses_non_finite_tokens(models, client_for, token):
+    client = client_for(models / "int8.tflite")
+    values = ", ".join([f"[{token}]"] + ["[0.5]"] * 7)
+    body = ('{"instances": [[' + ", ".join([f"[{values}]"] * 8) + "]]}").encode()
+    response = client.post("/v1/models/model:predict", data=body)
+    assert response.status_code == 400
+    assert response.json == {"error": "input 'pixels': NaN or infinite values cannot be quantized"}
