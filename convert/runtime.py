@@ -1,19 +1,23 @@
 """Load the converted model in the serving runtime: the same code the function runs.
 
-:class:`serving.model.Model` picks the interpreter backend exactly as the deployed function
+:class:`serving.Model` picks the interpreter backend exactly as the deployed function
 does (``SERVING_BACKEND`` or the first importable: LiteRT, tflite-runtime, TensorFlow) and
 (de)quantizes int8 inputs and outputs, so predictions here are what clients will get.
+A model with several signatures is also run signature by signature
+(:class:`SignatureRunners`: the same backend's signature runners, same (de)quantization).
 """
 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from serving.errors import ModelLoadError
-from serving.model import Model
-from serving.tensors import TensorSpec
+import numpy as np
+
+from serving import Model, ModelLoadError, TensorSpec
 
 
 @dataclass(frozen=True)
@@ -57,3 +61,62 @@ def load_in_runtime(path: Path, num_threads: int) -> tuple[Model | None, Runtime
         outputs=[describe(s) for s in model.outputs],
     )
     return model, check
+
+
+class SignatureRunners:
+    """Every signature of a ``.tflite`` through the serving backend's interpreter.
+
+    Inputs given as real numbers are quantized for int8/uint8 tensors and outputs
+    dequantized, as the server does, so answers compare with the original model's.
+    """
+
+    def __init__(self, path: Path, num_threads: int) -> None:
+        from serving.backend import select_backend
+
+        backend = select_backend(os.environ.get("SERVING_BACKEND") or None)
+        self._interpreter = backend.make_interpreter(str(path), num_threads=num_threads)
+        self._runners: dict[str, Any] = {}
+
+    @property
+    def keys(self) -> list[str]:
+        """The signature keys the runtime sees."""
+        return list(self._interpreter.get_signature_list())
+
+    def predict(self, key: str, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Signature ``key``'s outputs, dequantized, for one batch of inputs by name."""
+        return self._call(key, feed)[0]
+
+    def invoke_ms(self, key: str, feed: dict[str, np.ndarray]) -> float:
+        """Time of one call of signature ``key``, in milliseconds."""
+        return self._call(key, feed)[1]
+
+    def _call(self, key: str, feed: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], float]:
+        runner = self._runners.get(key)
+        if runner is None:
+            runner = self._runners[key] = self._interpreter.get_signature_runner(key)
+        args = {
+            name: _quantize(np.asarray(feed[name]), detail)
+            for name, detail in runner.get_input_details().items()
+        }
+        started = time.perf_counter()
+        result = runner(**args)
+        elapsed = (time.perf_counter() - started) * 1000
+        details = runner.get_output_details()
+        return {name: _dequantize(value, details[name]) for name, value in result.items()}, elapsed
+
+
+def _quantize(x: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+    dtype = np.dtype(detail["dtype"])
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    if dtype.kind in "iu" and scale and x.dtype.kind == "f":
+        info = np.iinfo(dtype)
+        q = np.round(x / scale) + zero_point
+        return np.clip(q, info.min, info.max).astype(dtype)
+    return x.astype(dtype, copy=False)
+
+
+def _dequantize(x: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    if x.dtype.kind in "iu" and scale:
+        return (x.astype(np.float32) - zero_point) * np.float32(scale)
+    return x
