@@ -18,7 +18,7 @@ MediaPipe's wheels ship the writers without the native modules they import):
   tflite-support's populator does), with fixed timestamps so rebuilds are byte-identical;
 - provenance (source, conversion path, mode, agreement per output) is UTF-8 JSON in a
   second model-level metadata buffer, ``CONVERT_PROVENANCE``, which metadata parsers
-  ignore; a one-line summary is also appended to the ``ModelMetadata`` description.
+  ignore (``min_parser_version`` stays ``1.0.0``).
 """
 
 from __future__ import annotations

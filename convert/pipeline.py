@@ -195,15 +195,6 @@ def _metadata(
             for key in source.keys
         },
     }
-    scores = ", ".join(
-        f"{name if len(source.keys) == 1 else f'{key}/{name}'} {100 * score:.2f}%"
-        for (key, name), score in agreement.items()
-    )
-    summary = (
-        f"Converted by python -m convert from {options.source.name} ({source.kind}, "
-        f"path {report.conversion_path}), mode {options.mode}; agreement with the original "
-        f"({report.evaluation}): {scores}."
-    )
     return Metadata(
         name=options.name,
         description=options.description,
@@ -212,7 +203,6 @@ def _metadata(
         label_outputs=label_outputs,
         normalization=normalization,
         provenance=provenance,
-        summary=summary,
     )
 
 

@@ -83,7 +83,7 @@ def test_labels_normalisation_and_names_round_trip(
     assert found["name"] == "Digits"
     assert found["version"] == "2.1"
     assert found["min_parser_version"] == "1.0.0"
-    assert found["description"].startswith("Reads 8x8 digits.\nConverted by python -m convert")
+    assert found["description"] == "Reads 8x8 digits."
     (subgraph,) = found["subgraphs"]
     assert subgraph["name"] == "serving_default"
     (pixels,) = subgraph["inputs"]
