@@ -58,7 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--signature",
         metavar="NAME",
-        help="SavedModel signature to convert (default: serving_default)",
+        action="append",
+        default=[],
+        help="SavedModel signature to convert; repeat for several (default: every signature, "
+        "each under its own key in one .tflite)",
     )
     data = parser.add_argument_group("data")
     data.add_argument(
@@ -97,6 +100,17 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument(
         "--std", type=_floats, default=(1.0,), help="then divide (one or per channel)"
     )
+    meta = parser.add_argument_group("metadata (TFLite metadata schema, written into the .tflite)")
+    meta.add_argument(
+        "--labels",
+        type=Path,
+        metavar="PATH",
+        help="text file, one label a line: the classifier output's TENSOR_AXIS_LABELS file "
+        "(count checked against the output's last dimension)",
+    )
+    meta.add_argument("--name", help="the model's name")
+    meta.add_argument("--description", help="what the model does")
+    meta.add_argument("--version", help="the model's version")
     checks = parser.add_argument_group("checks and report")
     checks.add_argument(
         "--min-agreement",
@@ -156,7 +170,7 @@ def _options(args: argparse.Namespace):  # -> pipeline.Options (imported lazily)
         source=args.source,
         output=args.output,
         mode=args.mode,
-        signature=args.signature,
+        signatures=tuple(args.signature),
         calibration=args.calibration,
         eval=args.eval,
         calibration_samples=args.calibration_samples,
@@ -164,6 +178,10 @@ def _options(args: argparse.Namespace):  # -> pipeline.Options (imported lazily)
         min_agreement=args.min_agreement,
         report=args.report,
         threads=args.threads,
+        labels=args.labels,
+        name=args.name,
+        description=args.description,
+        version=args.version,
     )
 
 

@@ -20,10 +20,12 @@ import numpy as np
 from convert.calibration import Dataset
 from convert.errors import ConvertError
 from convert.progress import progress
-from convert.sources import Source
+from convert.sources import Signature
 
 if TYPE_CHECKING:
-    from serving.model import Model
+    from collections.abc import Mapping
+
+Predict = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 
 BATCH = 64
 
@@ -41,6 +43,14 @@ class OutputAgreement:
     accuracy_original: float | None = None  # with labels, first classifier output
     accuracy_tflite: float | None = None
     nonfinite: int = 0  # samples where the .tflite gives NaN/inf and the original does not
+    signature: str | None = None  # set when the model has several signatures
+
+    @property
+    def label(self) -> str:
+        """``'name'``, or ``'name' of signature 'key'`` for a multi-signature model."""
+        if self.signature is None:
+            return repr(self.name)
+        return f"{self.name!r} of signature {self.signature!r}"
 
     @property
     def score(self) -> float:
@@ -65,7 +75,7 @@ class Latency:
         return self.original_ms / self.tflite_ms if self.tflite_ms > 0 else float("inf")
 
 
-def batches(source: Source, data: Dataset) -> list[dict[str, np.ndarray]]:
+def batches(source: Signature, data: Dataset) -> list[dict[str, np.ndarray]]:
     """The data cut into batches both models accept: the original's fixed batch size if it
     has one (whole batches only), else up to ``BATCH`` samples."""
     fixed = _fixed_batch(source)
@@ -79,25 +89,31 @@ def batches(source: Source, data: Dataset) -> list[dict[str, np.ndarray]]:
     return [{n: a[i : i + step] for n, a in data.arrays.items()} for i in range(0, stop, step)]
 
 
-def predict_original(source: Source, feeds: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+def predict_original(
+    source: Signature, feeds: list[dict[str, np.ndarray]]
+) -> dict[str, np.ndarray]:
     """The original model's outputs on every batch, concatenated."""
     pieces = [source.predict(feed) for feed in progress(feeds, total=len(feeds), desc="TensorFlow")]
     return {name: np.concatenate([p[name] for p in pieces]) for name in source.outputs}
 
 
-def predict_tflite(model: Model, feeds: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """The .tflite's outputs on every batch, through the serving runtime."""
-    pieces = [model.predict(feed) for feed in progress(feeds, total=len(feeds), desc="tflite")]
+def predict_tflite(predict: Predict, feeds: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The .tflite's outputs on every batch, through the serving runtime's ``predict``."""
+    pieces = [predict(feed) for feed in progress(feeds, total=len(feeds), desc="tflite")]
     return {name: np.concatenate([p[name] for p in pieces]) for name in pieces[0]}
 
 
 def compare(
-    original: dict[str, np.ndarray], converted: dict[str, np.ndarray], labels: np.ndarray | None
+    original: Mapping[str, np.ndarray],
+    converted: Mapping[str, np.ndarray],
+    labels: np.ndarray | None,
+    signature: str | None = None,
 ) -> list[OutputAgreement]:
     """Per-output agreement; labels score the first classifier output."""
     missing = [name for name in original if name not in converted]
     if missing:
-        raise ConvertError(f"the .tflite lacks output {missing[0]!r} of the original model")
+        where = "" if signature is None else f" (signature {signature!r})"
+        raise ConvertError(f"the .tflite lacks output {missing[0]!r} of the original model{where}")
     results = []
     labelled = False
     for name, expected in original.items():
@@ -128,6 +144,7 @@ def compare(
                 classifier=classifier,
                 max_abs_error=float(error.max(initial=0.0)),
                 mean_abs_error=float(error.mean()) if error.size else 0.0,
+                signature=signature,
                 **fields,
             )
         )
@@ -135,8 +152,8 @@ def compare(
 
 
 def measure_latency(
-    source: Source,
-    model: Model,
+    source: Signature,
+    run_tflite: Callable[[dict[str, np.ndarray]], float],
     first_batch: dict[str, np.ndarray],
     budget_s: float = 3.0,
     runs: int = 50,
@@ -144,7 +161,8 @@ def measure_latency(
     """Median time of the original's signature call and of the .tflite's invoke on one
     sample (one batch for a model with a fixed batch size).
 
-    Each side gets a warm-up, then up to ``runs`` timed runs within ``budget_s`` seconds.
+    ``run_tflite(sample)`` runs the .tflite once and returns its invoke time in ms. Each
+    side gets a warm-up, then up to ``runs`` timed runs within ``budget_s`` seconds.
     """
     import tensorflow as tf
 
@@ -159,7 +177,7 @@ def measure_latency(
         return (time.perf_counter() - start) * 1000
 
     def tflite() -> float:
-        return model.run(sample).invoke_ms
+        return run_tflite(sample)
 
     timings = [_median_ms(f, budget_s, runs) for f in (original, tflite)]
     return Latency(timings[0][0], timings[1][0], min(timings[0][1], timings[1][1]), keep)
@@ -175,7 +193,7 @@ def _median_ms(run: Callable[[], float], budget_s: float, runs: int) -> tuple[fl
     return statistics.median(times), len(times)
 
 
-def _fixed_batch(source: Source) -> int | None:
+def _fixed_batch(source: Signature) -> int | None:
     """The batch size the original model insists on, if any."""
     sizes = {spec.shape[0] for spec in source.inputs if spec.shape}
     return next(iter(sizes)) if len(sizes) == 1 and None not in sizes else None

@@ -1,8 +1,10 @@
 """One conversion from start to finish; the output file appears only if every check passes.
 
 The ``.tflite`` is written to a hidden temporary file next to the target, loaded and run
-there in the serving runtime, compared with the original, and only then renamed onto the
-target (an atomic replace on POSIX). Any failure removes the temporary file.
+there in the serving runtime, compared with the original signature by signature; its
+TFLite metadata (labels, normalisation, name, provenance) is then added, the result checked
+to answer exactly as before, and only then renamed onto the target (an atomic replace on
+POSIX). Any failure removes the temporary file.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ import numpy as np
 from convert import evaluate
 from convert.calibration import Dataset, Preprocessing, load_dataset, split
 from convert.errors import CheckFailed, ConvertError
-from convert.quantize import MODES, NEEDS_CALIBRATION, convert
+from convert.metadata import Metadata, Normalization, normalization_on_raw, read_labels
+from convert.metadata import attach as attach_metadata
+from convert.quantize import MODES, NEEDS_CALIBRATION, convert_source
 from convert.quiet import captured_stderr, quiet_tensorflow
 from convert.report import Report
-from convert.runtime import load_in_runtime
+from convert.runtime import SignatureRunners, load_in_runtime
 from convert.sources import InputSpec, Source, detect_kind, load_source
 
 RANDOM_SAMPLES = 64
@@ -38,7 +42,7 @@ class Options:
     source: Path
     output: Path
     mode: str = "int8"
-    signature: str | None = None
+    signatures: tuple[str, ...] = ()  # empty: every signature
     calibration: Path | None = None
     eval: Path | None = None
     calibration_samples: int = 200
@@ -46,6 +50,10 @@ class Options:
     min_agreement: float | None = None
     report: Path | None = None
     threads: int = 1
+    labels: Path | None = None
+    name: str | None = None
+    description: str | None = None
+    version: str | None = None
 
 
 def check_options(options: Options) -> None:
@@ -78,16 +86,24 @@ def run(options: Options) -> Report:
     report) when the model does not run in the serving runtime or misses the bar.
     """
     check_options(options)
+    labels = None if options.labels is None else read_labels(options.labels)
     quiet_tensorflow()
     with tempfile.TemporaryDirectory(prefix="convert-") as work, captured_stderr():
         import tensorflow as tf
 
         _limit_threads(tf, options.threads)
-        source = load_source(options.source, options.signature, Path(work))
-        calibration, held_out, notes = _data(options, source.inputs)
+        source = load_source(options.source, options.signatures or None, Path(work))
+        label_outputs = _label_outputs(source, labels, options.labels)
+        calibrations, evaluations, notes = {}, {}, list(source.notes)
+        for key, signature in source.signatures.items():
+            calibration, evaluation, data_notes = _data(options, signature.inputs)
+            calibrations[key], evaluations[key] = calibration, evaluation
+            notes += [n for n in data_notes if n not in notes]
         started = time.perf_counter()
-        tflite = convert(source.saved_model_dir, source.signature, options.mode, calibration)
+        usable = None if None in calibrations.values() else calibrations
+        tflite, path, path_notes = convert_source(source, options.mode, usable)
         seconds = time.perf_counter() - started
+        notes += path_notes
     fd, temporary = tempfile.mkstemp(
         dir=options.output.parent, prefix=f".{options.output.name}.", suffix=".partial"
     )
@@ -95,7 +111,18 @@ def run(options: Options) -> Report:
         with os.fdopen(fd, "wb") as file:
             file.write(tflite)
         _default_permissions(temporary)
-        report = _verify(options, source, Path(temporary), calibration, held_out, seconds, notes)
+        report = _verify(options, source, Path(temporary), calibrations, evaluations, seconds)
+        report.conversion_path = path
+        report.notes = notes + report.notes
+        if report.failure is None:
+            metadata = _metadata(options, source, report, labels, label_outputs)
+            before = _first_answers(Path(temporary), source, evaluations, options.threads)
+            Path(temporary).write_bytes(attach_metadata(tflite, metadata))
+            after = _first_answers(Path(temporary), source, evaluations, options.threads)
+            if not _same(before, after):
+                report.fail("the model answers differently once its metadata is written")
+            report.tflite_bytes = Path(temporary).stat().st_size
+            report.metadata = _metadata_summary(metadata)
         if options.report is not None:
             report.write_json(options.report)
         if report.failure is not None:
@@ -105,6 +132,110 @@ def run(options: Options) -> Report:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
     return report
+
+
+def _label_outputs(
+    source: Source, labels: list[str] | None, path: Path | None
+) -> set[tuple[str, str]]:
+    """(signature, output) pairs whose last axis has one class per label."""
+    if labels is None:
+        return set()
+    found, shapes = set(), []
+    for key, signature in source.signatures.items():
+        for name in signature.outputs:
+            shape = signature.output_shapes.get(name)
+            shapes.append(f"{name} {'unknown' if shape is None else tuple(shape)}")
+            if shape is not None and len(shape) == 2 and shape[-1] == len(labels):
+                found.add((key, name))
+    if not found:
+        raise ConvertError(
+            f"--labels {path}: {len(labels)} labels but no output has {len(labels)} classes "
+            f"on its last axis (outputs: {', '.join(shapes)})"
+        )
+    return found
+
+
+def _normalization(options: Options) -> Normalization | None:
+    """The preprocessing as ``(raw - mean) / std``, when it is known (given or images)."""
+    pre = options.preprocessing
+    images = any(p is not None and p.is_dir() for p in (options.calibration, options.eval))
+    if not pre.explicit and not images:
+        return None
+    scale = pre.scale if pre.scale is not None else (1.0 / 255.0 if images else 1.0)
+    return normalization_on_raw(scale, pre.mean, pre.std)
+
+
+def _metadata(
+    options: Options,
+    source: Source,
+    report: Report,
+    labels: list[str] | None,
+    label_outputs: set[tuple[str, str]],
+) -> Metadata:
+    """What goes into the model's TFLite metadata, provenance included."""
+    norm = _normalization(options)
+    normalization = {}
+    if norm is not None:
+        for key, signature in source.signatures.items():
+            for spec in signature.inputs:
+                if spec.dtype.kind == "f":
+                    normalization[(key, spec.name)] = norm
+    agreement = {
+        (o.signature or source.signature, o.name): round(o.score, 6) for o in report.outputs
+    }
+    provenance = {
+        "converter": "python -m convert",
+        "source": str(options.source),
+        "source_kind": source.kind,
+        "conversion_path": report.conversion_path,
+        "mode": options.mode,
+        "evaluation": report.evaluation,
+        "agreement": {
+            key: {name: score for (k, name), score in agreement.items() if k == key}
+            for key in source.keys
+        },
+    }
+    return Metadata(
+        name=options.name,
+        description=options.description,
+        version=options.version,
+        labels=labels,
+        label_outputs=label_outputs,
+        normalization=normalization,
+        provenance=provenance,
+    )
+
+
+def _metadata_summary(metadata: Metadata) -> dict[str, Any]:
+    return {
+        "name": metadata.name,
+        "version": metadata.version,
+        "labels": len(metadata.labels) if metadata.labels else 0,
+        "label_outputs": sorted(f"{k}/{n}" for k, n in metadata.label_outputs),
+        "normalization": {
+            f"{k}/{n}": {"mean": list(v.mean), "std": list(v.std)}
+            for (k, n), v in sorted(metadata.normalization.items())
+        },
+    }
+
+
+def _first_answers(
+    path: Path, source: Source, evaluations: dict[str, Dataset], threads: int
+) -> dict[str, dict[str, np.ndarray]]:
+    """Every signature's answers to its first evaluation batch, in the serving runtime."""
+    with captured_stderr():
+        runners = SignatureRunners(path, threads)
+        return {
+            key: runners.predict(key, evaluate.batches(sig, evaluations[key])[0])
+            for key, sig in source.signatures.items()
+        }
+
+
+def _same(a: dict[str, dict[str, np.ndarray]], b: dict[str, dict[str, np.ndarray]]) -> bool:
+    return a.keys() == b.keys() and all(
+        a[k].keys() == b[k].keys() and all(np.array_equal(a[k][n], b[k][n]) for n in a[k])
+        for k in a
+    )
 
 
 def _default_permissions(path: str) -> None:
@@ -163,41 +294,69 @@ def _verify(
     options: Options,
     source: Source,
     tflite_path: Path,
-    calibration: Dataset | None,
-    evaluation: Dataset,
+    calibrations: dict[str, Dataset | None],
+    evaluations: dict[str, Dataset],
     seconds: float,
-    notes: list[str],
 ) -> Report:
-    """Load the .tflite in the serving runtime and measure it against the original."""
+    """Load the .tflite in the serving runtime and measure each signature against the original.
+
+    One signature runs through :class:`serving.Model` (the function's own code path);
+    several run through the same backend's signature runners.
+    """
     with captured_stderr():  # the runtime announces its delegates on fd 2
         model, runtime = load_in_runtime(tflite_path, options.threads)
+    main = source.main
+    calibration = calibrations[main.key]
+    several = len(source.keys) > 1
     report = Report(
         source=str(options.source),
         source_kind=source.kind,
-        signature=source.signature,
+        signature=main.key,
         output=str(options.output),
         mode=options.mode,
         mode_description=MODES[options.mode],
         calibration=None if calibration is None else _calibration_text(calibration),
-        evaluation=evaluation.origin,
+        evaluation=evaluations[main.key].origin,
         conversion_seconds=seconds,
         original_bytes=source.size_bytes,
         tflite_bytes=tflite_path.stat().st_size,
         runtime=runtime,
         threads=options.threads,
         min_agreement=options.min_agreement,
-        notes=notes,
+        signatures=source.keys,
     )
     if model is None:
         report.fail(f"the converted model does not run in the serving runtime: {runtime.error}")
         return report
     with model, captured_stderr():
-        feeds = evaluate.batches(source, evaluation)
-        original = evaluate.predict_original(source, feeds)
-        converted = evaluate.predict_tflite(model, feeds)
-        report.outputs = evaluate.compare(original, converted, evaluation.labels)
-        report.latency = evaluate.measure_latency(source, model, feeds[0])
-    _judge(report, len(evaluation))
+        runners = SignatureRunners(tflite_path, options.threads) if several else None
+        if runners is not None and sorted(runners.keys) != sorted(source.keys):
+            report.fail(
+                f"the serving runtime sees signatures {', '.join(runners.keys)}, "
+                f"not {', '.join(source.keys)}"
+            )
+            return report
+        for key, signature in source.signatures.items():
+            evaluation = evaluations[key]
+            feeds = evaluate.batches(signature, evaluation)
+            original = evaluate.predict_original(signature, feeds)
+            if runners is None:
+                converted = evaluate.predict_tflite(model.predict, feeds)
+            else:
+                converted = evaluate.predict_tflite(
+                    lambda feed, key=key: runners.predict(key, feed), feeds
+                )
+            report.outputs += evaluate.compare(
+                original, converted, evaluation.labels, key if several else None
+            )
+        first = evaluate.batches(main, evaluations[main.key])[0]
+        if runners is None:
+            report.latency = evaluate.measure_latency(main, lambda s: model.run(s).invoke_ms, first)
+        else:
+            report.latency = evaluate.measure_latency(
+                main, lambda s: runners.invoke_ms(main.key, s), first
+            )
+    _judge(report, len(evaluations[main.key]))
     return report
 
 
@@ -207,7 +366,7 @@ def _judge(report: Report, samples: int) -> None:
     broken = [o for o in report.outputs if o.nonfinite]
     if broken:
         report.fail(
-            f"output {broken[0].name!r} of the .tflite is NaN or infinite on "
+            f"output {broken[0].label} of the .tflite is NaN or infinite on "
             f"{broken[0].nonfinite} of {samples} samples where the original is finite"
         )
         return
@@ -217,14 +376,14 @@ def _judge(report: Report, samples: int) -> None:
         if missed:
             worst = min(missed, key=lambda o: o.score if o.score == o.score else -math.inf)
             report.fail(
-                f"agreement {worst.score:.4f} of output {worst.name!r} is below "
+                f"agreement {worst.score:.4f} of output {worst.label} is below "
                 f"--min-agreement {min_agreement:g}"
             )
         return
     for output in report.outputs:
         if not output.score >= POOR_AGREEMENT:
             report.notes.append(
-                f"warning: output {output.name!r} agrees poorly with the original "
+                f"warning: output {output.label} agrees poorly with the original "
                 f"(score {output.score:.3g}); --min-agreement makes this an error"
             )
 

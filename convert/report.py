@@ -37,6 +37,9 @@ class Report:
     passed: bool = True
     failure: str | None = None  # why the output file is not written
     notes: list[str] = field(default_factory=list)
+    conversion_path: str | None = None  # see convert.quantize.PATHS
+    signatures: list[str] = field(default_factory=list)  # every key, in file order
+    metadata: dict | None = None  # what was written into the model's TFLite metadata
 
     def fail(self, reason: str) -> None:
         """Record a failed check: the CLI then exits 3 and writes no model."""
@@ -64,13 +67,15 @@ class Report:
 
     def table(self) -> str:
         """The report as aligned plain text."""
+        keys = self.signatures or [self.signature]
+        which = f"signature {keys[0]}" if len(keys) == 1 else f"signatures {', '.join(keys)}"
         rows: list[tuple[str, str]] = [
-            ("source", f"{self.source} ({_KINDS[self.source_kind]}, signature {self.signature})"),
+            ("source", f"{self.source} ({_KINDS[self.source_kind]}, {which})"),
             ("output", self.output),
             ("mode", f"{self.mode}: {self.mode_description}"),
             ("calibration", self.calibration or "none (not needed for this mode)"),
             ("evaluation", self.evaluation or "none"),
-            ("conversion", f"{self.conversion_seconds:.1f} s"),
+            ("conversion", f"{self.conversion_seconds:.1f} s{self._path_text()}"),
             (
                 "size",
                 f"original {_size(self.original_bytes)}, .tflite {_size(self.tflite_bytes)}, "
@@ -97,6 +102,8 @@ class Report:
                     f"{lat.runs} runs)",
                 )
             )
+        if self.metadata:
+            rows.append(("metadata", _metadata_text(self.metadata)))
         width = max(len(label) for label, _ in rows)
         lines = [f"{label.ljust(width)}  {value}" for label, value in rows]
         if self.outputs:
@@ -109,12 +116,29 @@ class Report:
             lines += [f"FAILED: {self.failure}"]
         return "\n".join(lines)
 
+    def _path_text(self) -> str:
+        return "" if self.conversion_path is None else f" (path: {self.conversion_path})"
+
 
 _KINDS = {"keras": "Keras", "saved_model": "SavedModel"}
 
 
+def _metadata_text(metadata: dict) -> str:
+    parts = []
+    if metadata.get("labels"):
+        parts.append(f"{metadata['labels']} labels on {', '.join(metadata['label_outputs'])}")
+    for name, norm in metadata.get("normalization", {}).items():
+        parts.append(f"{name} (raw - {norm['mean']}) / {norm['std']}")
+    for key in ("name", "version"):
+        if metadata.get(key):
+            parts.append(f"{key} {metadata[key]!r}")
+    return "; ".join(parts) or "provenance only"
+
+
 def _agreement_table(outputs: list[OutputAgreement]) -> list[str]:
+    several = any(o.signature is not None for o in outputs)
     header = [
+        *(["signature"] if several else []),
         "output",
         "max |err|",
         "mean |err|",
@@ -125,6 +149,7 @@ def _agreement_table(outputs: list[OutputAgreement]) -> list[str]:
     ]
     rows = [header] + [
         [
+            *([o.signature or ""] if several else []),
             o.name,
             f"{o.max_abs_error:.4g}",
             f"{o.mean_abs_error:.4g}",

@@ -1,16 +1,17 @@
 """Find and load the model to convert: a Keras ``.keras``/``.h5`` file or a SavedModel.
 
-Whatever the source, the result is a :class:`Source`: a SavedModel directory and one of its
-signatures, which the converter reads and which gives the original model's predictions.
-Keras models are exported to a SavedModel first, with their input and output names as the
-signature's keys, so the ``.tflite`` signature says ``pixels -> probabilities`` rather than
-``input_1 -> output_0``.
+Whatever the source, the result is a :class:`Source`: a SavedModel directory, the loaded
+object, and the signatures to convert (every one unless asked otherwise), each of which
+gives the original model's predictions. Keras models are exported to a SavedModel first,
+with their input and output names as the signature's keys, so the ``.tflite`` signature
+says ``pixels -> probabilities`` rather than ``input_1 -> output_0``. A SavedModel without
+signatures is converted through its traced ``__call__``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,18 +43,15 @@ def shape_text(shape: tuple[int | None, ...]) -> str:
 
 
 @dataclass
-class Source:
-    """The model to convert, ready for the converter and for reference predictions."""
+class Signature:
+    """One entry point of the model: its key, named inputs and outputs, and a callable."""
 
-    path: Path
-    kind: str  # "keras" or "saved_model"
-    signature: str
-    saved_model_dir: Path
+    key: str
     inputs: tuple[InputSpec, ...]
     outputs: tuple[str, ...]
-    size_bytes: int
-    function: Any  # the signature's tf.types.experimental.ConcreteFunction
-    loaded: Any = None  # the loaded SavedModel: keeps the function's variables alive
+    function: Any  # function(**{input name: tensor}) -> {output name: tensor}
+    concrete: Any = None  # for the ``call`` path: the traced ``__call__`` to convert
+    output_shapes: dict[str, tuple[int | None, ...]] = field(default_factory=dict)
 
     def predict(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The original model's outputs, by name, for one batch of inputs by name."""
@@ -62,6 +60,56 @@ class Source:
         args = {spec.name: tf.constant(feed[spec.name], dtype=spec.dtype) for spec in self.inputs}
         result = self.function(**args)
         return {name: np.asarray(result[name]) for name in self.outputs}
+
+
+@dataclass
+class Source:
+    """The model to convert, ready for the converter and for reference predictions.
+
+    ``paths`` lists the conversion paths to try, best first (see :mod:`convert.quantize`):
+    ``saved_model`` (TensorFlow's SavedModel importer), ``concrete_functions`` (the loaded
+    object's signature functions, with their variables frozen from the loaded object) and
+    ``call`` (a SavedModel without signatures: its traced ``__call__``).
+    """
+
+    path: Path
+    kind: str  # "keras" or "saved_model"
+    saved_model_dir: Path
+    signatures: dict[str, Signature]
+    size_bytes: int
+    loaded: Any  # the loaded SavedModel: keeps the functions' variables alive
+    paths: tuple[str, ...] = ("saved_model", "concrete_functions")
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def keys(self) -> list[str]:
+        """The signature keys to convert, in order."""
+        return list(self.signatures)
+
+    @property
+    def main(self) -> Signature:
+        """The first signature (the only one of a single-signature source)."""
+        return next(iter(self.signatures.values()))
+
+    # The single-signature view, as before several signatures were supported.
+    @property
+    def signature(self) -> str:
+        """The first signature's key."""
+        return self.main.key
+
+    @property
+    def inputs(self) -> tuple[InputSpec, ...]:
+        """The first signature's inputs."""
+        return self.main.inputs
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The first signature's outputs."""
+        return self.main.outputs
+
+    def predict(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The first signature's outputs for one batch of inputs by name."""
+        return self.main.predict(feed)
 
 
 def detect_kind(path: Path) -> str:
@@ -80,11 +128,15 @@ def detect_kind(path: Path) -> str:
     )
 
 
-def load_source(path: Path, signature: str | None, workdir: Path) -> Source:
-    """Load ``path`` (exporting Keras models into ``workdir``) and describe its signature."""
+def load_source(path: Path, signature: str | Sequence[str] | None, workdir: Path) -> Source:
+    """Load ``path`` (exporting Keras models into ``workdir``) and describe its signatures.
+
+    ``signature``: one key or several to convert; ``None`` means every signature.
+    """
+    wanted = [signature] if isinstance(signature, str) else list(signature or [])
     kind = detect_kind(path)
     if kind == "keras":
-        if signature is not None:
+        if wanted:
             raise ConvertError(
                 f"--signature applies to SavedModel directories; {path} is a Keras file"
             )
@@ -93,8 +145,44 @@ def load_source(path: Path, signature: str | None, workdir: Path) -> Source:
     else:
         saved_model_dir = path
         size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-    signature = signature or DEFAULT_SIGNATURE
-    loaded, function = _signature_function(saved_model_dir, signature, shown_as=path)
+    loaded = _load(saved_model_dir, shown_as=path)
+    notes: list[str] = []
+    available = list(loaded.signatures.keys())
+    if not available:
+        signatures = {DEFAULT_SIGNATURE: _traced_call(loaded, wanted, path, notes)}
+        paths: tuple[str, ...] = ("call",)
+    else:
+        keys = wanted or _default_keys(loaded, available, notes)
+        unknown = [k for k in keys if k not in available]
+        if unknown:
+            listed = ", ".join(repr(s) for s in available)
+            raise ConvertError(f"{path}: no signature {unknown[0]!r}; its signatures: {listed}")
+        signatures = {k: _describe(k, loaded.signatures[k], path) for k in dict.fromkeys(keys)}
+        paths = ("saved_model", "concrete_functions")
+        if hasattr(loaded, "_default_save_signature"):
+            # tf.saved_model.save of a Keras model: TensorFlow's importer leaves its
+            # variables unread (READ_VARIABLE ops), so freeze them from the loaded object.
+            paths = ("concrete_functions", "saved_model")
+    return Source(path, kind, saved_model_dir, signatures, size, loaded, paths, notes)
+
+
+def _default_keys(loaded: Any, available: list[str], notes: list[str]) -> list[str]:
+    """Every signature, but ``serve`` once when it is ``model.export()``'s alias."""
+    if (
+        "serve" in available
+        and DEFAULT_SIGNATURE in available
+        and hasattr(loaded, "serve")
+        and not hasattr(loaded, "_default_save_signature")
+    ):
+        notes.append(
+            "signature 'serve' is model.export()'s alias of 'serving_default': converted once "
+            "(--signature serve to keep that name)"
+        )
+        return [k for k in available if k != "serve"]
+    return available
+
+
+def _describe(key: str, function: Any, shown_as: Path) -> Signature:
     kwargs = function.structured_input_signature[1]
     inputs = tuple(
         InputSpec(
@@ -105,9 +193,93 @@ def load_source(path: Path, signature: str | None, workdir: Path) -> Source:
         for name, spec in kwargs.items()
     )
     if not inputs:
-        raise ConvertError(f"{path}: signature {signature!r} has no tensor inputs")
-    outputs = tuple(function.structured_outputs)
-    return Source(path, kind, signature, saved_model_dir, inputs, outputs, size, function, loaded)
+        raise ConvertError(f"{shown_as}: signature {key!r} has no tensor inputs")
+    outputs = function.structured_outputs
+    return Signature(key, inputs, tuple(outputs), function, output_shapes=_shapes(dict(outputs)))
+
+
+def _shapes(outputs: Mapping[str, Any]) -> dict[str, tuple[int | None, ...]]:
+    """Output shapes by name where known (TensorSpecs or symbolic tensors)."""
+    shapes = {}
+    for name, spec in outputs.items():
+        shape = getattr(spec, "shape", None)
+        if shape is not None and shape.rank is not None:
+            shapes[name] = tuple(shape.as_list())
+    return shapes
+
+
+def _traced_call(loaded: Any, wanted: list[str], shown_as: Path, notes: list[str]) -> Signature:
+    """A SavedModel without signatures (TF Hub style): its traced ``__call__``."""
+    import tensorflow as tf
+
+    call = loaded.__call__ if callable(loaded) else None
+    traced = list(getattr(call, "concrete_functions", None) or [])
+    usable = [
+        f
+        for f in traced
+        if not f.structured_input_signature[1]
+        and f.structured_input_signature[0]
+        and all(isinstance(s, tf.TensorSpec) for s in f.structured_input_signature[0])
+    ]
+    if not usable:
+        raise ConvertError(
+            f"{shown_as}: a SavedModel with no signatures and no __call__ traced for tensor "
+            "inputs; save it with signatures={'serving_default': ...}"
+        )
+    if wanted and wanted != [DEFAULT_SIGNATURE]:
+        raise ConvertError(
+            f"{shown_as}: has no signatures (only a traced __call__, converted as "
+            f"{DEFAULT_SIGNATURE!r}); drop --signature"
+        )
+    function = usable[0]
+    specs = function.structured_input_signature[0]
+    names = [spec.name or f"input_{i}" for i, spec in enumerate(specs)]
+    if len(set(names)) != len(names):
+        names = [f"input_{i}" for i in range(len(specs))]
+    inputs = tuple(
+        InputSpec(
+            name=name,
+            shape=tuple(spec.shape.as_list()) if spec.shape.rank is not None else (),
+            dtype=np.dtype(spec.dtype.as_numpy_dtype),
+        )
+        for name, spec in zip(names, specs, strict=True)
+    )
+    outputs = function.structured_outputs
+    if isinstance(outputs, Mapping):
+        output_names = tuple(outputs)
+    elif isinstance(outputs, list | tuple):
+        output_names = tuple(f"output_{i}" for i in range(len(outputs)))
+    else:
+        output_names = ("output_0",)
+
+    def named(**tensors: Any) -> dict[str, Any]:
+        result = function(*[tensors[name] for name in names])
+        if isinstance(result, Mapping):
+            return dict(result)
+        if isinstance(result, list | tuple):
+            return dict(zip(output_names, result, strict=True))
+        return {output_names[0]: result}
+
+    shapes = ", ".join(f"{s.name} {s.shape_text}" for s in inputs)
+    extra = f" (of {len(traced)} traced)" if len(traced) > 1 else ""
+    notes.append(
+        f"no signatures: converted the traced __call__{extra} ({shapes}) "
+        f"as signature {DEFAULT_SIGNATURE!r}"
+    )
+    if isinstance(outputs, Mapping):
+        specs_out = dict(outputs)
+    elif isinstance(outputs, list | tuple):
+        specs_out = dict(zip(output_names, outputs, strict=True))
+    else:
+        specs_out = {output_names[0]: outputs}
+    return Signature(
+        DEFAULT_SIGNATURE,
+        inputs,
+        output_names,
+        named,
+        concrete=function,
+        output_shapes=_shapes(specs_out),
+    )
 
 
 def _export_keras(path: Path, target: Path) -> Path:
@@ -155,19 +327,14 @@ def _output_names(model: Any) -> list[str]:
     return [f"output_{i}" for i in range(len(model.outputs))]
 
 
-def _signature_function(saved_model_dir: Path, signature: str, shown_as: Path) -> tuple[Any, Any]:
-    """(the loaded SavedModel, its ``signature`` function)."""
+def _load(saved_model_dir: Path, shown_as: Path) -> Any:
+    """The loaded SavedModel (``tf.saved_model.load``)."""
     import tensorflow as tf
 
     try:
-        loaded = tf.saved_model.load(str(saved_model_dir))
+        return tf.saved_model.load(str(saved_model_dir))
     except Exception as e:  # corrupt protobufs, missing variables, unknown ops, ...
         raise ConvertError(f"{shown_as}: not a SavedModel that can be loaded ({_brief(e)})") from e
-    available = list(loaded.signatures.keys())
-    if signature not in available:
-        listed = ", ".join(repr(s) for s in available) or "none"
-        raise ConvertError(f"{shown_as}: no signature {signature!r}; its signatures: {listed}")
-    return loaded, loaded.signatures[signature]
 
 
 def _brief(error: BaseException) -> str:

@@ -4,13 +4,18 @@ One command (``make model``) rebuilds the bundled model from scratch, with no do
 
 1. trains a small CNN on scikit-learn's bundled 8x8 digits with a fixed seed;
 2. saves it as a Keras model, plus ``calibration.npz`` and ``eval.npz`` (held-out, with
-   ``labels``) keyed by the model's input name, in the build directory;
+   ``labels``) keyed by the model's input name, and ``labels.txt`` (``0``..``9``), in the
+   build directory;
 3. runs the converter CLI (``python -m convert``) in ``int8`` mode, which writes the
    ``.tflite`` only once it has loaded and run in the serving runtime and agrees with the
-   Keras model on the held-out digits.
+   Keras model on the held-out digits, with its TFLite metadata: the labels and the input
+   normalisation ``(pixel - 0) / 255`` on raw pixels.
 
-Input: float32 ``(N, 8, 8, 1)`` pixels scaled to 0..1 (``pixel / 16``). Output: 10 softmax
-probabilities.
+Raw pixels: an 8x8 grey picture, 0..255 (0 background, 255 full ink). scikit-learn's
+digits hold 0..16, so a raw pixel is ``value * 255 / 16``; the data files hold raw pixels
+and the CLI's ``--std 255`` maps them to the model's input. Input: float32
+``(N, 8, 8, 1)`` in 0..1 (``value / 16``, i.e. ``pixel / 255``). Output: 10 softmax
+probabilities, labelled ``0``..``9``.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ INPUT_NAME = "pixels"
 OUTPUT_NAME = "probabilities"
 SEED = 0
 EVAL_FRACTION = 0.2
+RAW_MAX = 255.0  # a raw grey pixel: 0..255; the model's input is pixel / RAW_MAX
 
 
 def load_digits_split(seed: int = SEED) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -86,8 +92,11 @@ def train(build_dir: Path, epochs: int) -> Path:
     inference_model.set_weights(model.get_weights())
     inference_model.save(keras_path)
     # Calibration: training images (what the model was fitted on); eval: held out, with labels.
-    np.savez(build_dir / "calibration.npz", **{INPUT_NAME: x_train})
-    np.savez(build_dir / "eval.npz", **{INPUT_NAME: x_eval, "labels": y_eval})
+    # Both as raw 0..255 pixels: the converter normalises them (--std 255) and writes that
+    # normalisation into the model's metadata.
+    np.savez(build_dir / "calibration.npz", **{INPUT_NAME: x_train * np.float32(RAW_MAX)})
+    np.savez(build_dir / "eval.npz", **{INPUT_NAME: x_eval * np.float32(RAW_MAX), "labels": y_eval})
+    (build_dir / "labels.txt").write_text("".join(f"{digit}\n" for digit in range(10)))
     return keras_path
 
 
@@ -100,6 +109,10 @@ def convert(build_dir: Path, keras_path: Path, output: Path, min_agreement: floa
         "--calibration", _shown(build_dir / "calibration.npz"),
         "--calibration-samples", "500",
         "--eval", _shown(build_dir / "eval.npz"),
+        "--std", f"{RAW_MAX:g}",
+        "--labels", _shown(build_dir / "labels.txt"),
+        "--name", "digits_cnn",
+        "--description", "Handwritten digit (0-9) from an 8x8 grey picture.",
         "--min-agreement", str(min_agreement),
         "--report", _shown(build_dir / "report.json"),
     ]  # fmt: skip

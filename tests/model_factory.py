@@ -107,6 +107,33 @@ def build(out_dir: Path) -> None:
 
     (out_dir / "not_a_model.tflite").write_bytes(b"this is not a flatbuffer\n" * 4)
 
+    two_signatures(out_dir / "two_signatures.tflite")
+
+
+def two_signatures(out: Path) -> None:
+    """Signatures ``serving_default`` (``x`` (3) -> ``plus_one``) and ``scale`` (``a`` (2) ->
+    ``scaled``, ``total``) in one model, from a SavedModel with both."""
+    import tempfile
+
+    class TwoSignatures(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32, name="x")])
+        def plus_one(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
+            return {"plus_one": x + 1.0}
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32, name="a")])
+        def scale(self, a: tf.Tensor) -> dict[str, tf.Tensor]:
+            return {"scaled": a * 3.0, "total": tf.reduce_sum(a, axis=1, keepdims=True)}
+
+    module = TwoSignatures()
+    with tempfile.TemporaryDirectory() as saved:
+        tf.saved_model.save(
+            module, saved, signatures={"serving_default": module.plus_one, "scale": module.scale}
+        )
+        converter = tf.lite.TFLiteConverter.from_saved_model(
+            saved, signature_keys=["serving_default", "scale"]
+        )
+        _convert(converter, out)
+
 
 if __name__ == "__main__":
     build(Path(sys.argv[1]))

@@ -17,7 +17,7 @@ import numpy as np
 
 from serving.errors import ServingError
 from serving.model.quantization import quantize_into
-from serving.model.tensors import Interpreter, SignatureRunner, TensorSpec
+from serving.model.tensors import Interpreter, TensorSpec
 
 
 class PoolClosed(ServingError):
@@ -36,7 +36,6 @@ class Slot:
             for d in interpreter.get_input_details()
         }
         self._scratch: dict[int, np.ndarray] = {}
-        self._runners: dict[str, SignatureRunner] = {}
 
     def run_main(
         self, feeds: list[tuple[TensorSpec, np.ndarray]], outputs: list[int]
@@ -79,13 +78,18 @@ class Slot:
     def run_signature(
         self, key: str, feeds: dict[str, np.ndarray]
     ) -> tuple[dict[str, np.ndarray], float]:
-        """Run a signature that is not on the main subgraph through its signature runner."""
-        runner = self._runners.get(key)
-        if runner is None:
-            runner = self._runners[key] = self.interpreter.get_signature_runner(key)
+        """Run a signature that is not on the main subgraph through its signature runner.
+
+        The runner is made per call, not kept: a live runner holds a reference to the
+        interpreter's internals, and the interpreter then refuses ``allocate_tensors()`` and
+        ``invoke()`` on the main subgraph ("at least 1 reference to internal data").
+        """
+        runner = self.interpreter.get_signature_runner(key)
         started = time.perf_counter()
         result = runner(**feeds)
-        return result, (time.perf_counter() - started) * 1000
+        ms = (time.perf_counter() - started) * 1000
+        del runner
+        return result, ms
 
     def _scratch_for(self, index: int, shape: tuple[int, ...]) -> np.ndarray:
         scratch = self._scratch.get(index)

@@ -198,6 +198,91 @@ def saved_model(model_dir: Path, digits: Digits) -> Built:
     return _with_data(path, {"features": x_train}, {"features": x_eval}, digits.y_eval)
 
 
+def _logistic(digits: Digits):
+    """(weights (64, 10), bias (10,)) of a logistic regression on the flattened digits."""
+    from sklearn.linear_model import LogisticRegression
+
+    fitted = LogisticRegression(max_iter=300).fit(digits.x_train.reshape(-1, 64), digits.y_train)
+    return fitted.coef_.T.astype(np.float32), fitted.intercept_.astype(np.float32)
+
+
+def _flat_data(path: Path, digits: Digits) -> Built:
+    x_train, x_eval = digits.x_train.reshape(-1, 64), digits.x_eval.reshape(-1, 64)
+    return _with_data(path, {"features": x_train}, {"features": x_eval}, digits.y_eval)
+
+
+@pytest.fixture(scope="session")
+def keras_tf_saved(model_dir: Path, functional: Built) -> Built:
+    """The functional CNN written by ``tf.saved_model.save`` (Keras 3): input ``inputs``."""
+    keras = _keras()
+    import tensorflow as tf
+
+    path = model_dir / "keras_tf_saved"
+    tf.saved_model.save(keras.models.load_model(functional.path), str(path))
+    cal, ev = np.load(functional.calibration), np.load(functional.eval)
+    return _with_data(path, {"inputs": cal["pixels"]}, {"inputs": ev["pixels"]}, ev["labels"])
+
+
+@pytest.fixture(scope="session")
+def keras_export(model_dir: Path, functional: Built) -> Built:
+    """The functional CNN written by ``model.export()`` (signatures serve, serving_default)."""
+    keras = _keras()
+    path = model_dir / "keras_export"
+    keras.models.load_model(functional.path).export(str(path), verbose=False)
+    cal, ev = np.load(functional.calibration), np.load(functional.eval)
+    return _with_data(path, {"pixels": cal["pixels"]}, {"pixels": ev["pixels"]}, ev["labels"])
+
+
+@pytest.fixture(scope="session")
+def module_without_signatures(model_dir: Path, digits: Digits) -> Built:
+    """A ``tf.Module`` with variables whose only entry point is a traced ``__call__``."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+
+    w, b = _logistic(digits)
+
+    class Hub(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w, self.b = tf.Variable(w), tf.Variable(b)
+
+        @tf.function
+        def __call__(self, features: tf.Tensor) -> tf.Tensor:
+            return tf.nn.softmax(features @ self.w + self.b)
+
+    module = Hub()
+    module.__call__.get_concrete_function(tf.TensorSpec([None, 64], tf.float32, name="features"))
+    path = model_dir / "hub_module"
+    tf.saved_model.save(module, str(path))
+    return _flat_data(path, digits)
+
+
+@pytest.fixture(scope="session")
+def tf1_saved_model(model_dir: Path, digits: Digits) -> Built:
+    """A TF1 SavedModel (``SavedModelBuilder``): ``features`` -> ``probabilities``."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+
+    w, b = _logistic(digits)
+    path = model_dir / "tf1_saved_model"
+    v1 = tf.compat.v1
+    with tf.Graph().as_default(), v1.Session() as session:
+        features = v1.placeholder(tf.float32, [None, 64], name="features")
+        weights = v1.get_variable("w", initializer=w)
+        bias = v1.get_variable("b", initializer=b)
+        probabilities = tf.nn.softmax(tf.matmul(features, weights) + bias, name="probabilities")
+        session.run(v1.global_variables_initializer())
+        builder = v1.saved_model.Builder(str(path))
+        signature = v1.saved_model.predict_signature_def(
+            {"features": features}, {"probabilities": probabilities}
+        )
+        builder.add_meta_graph_and_variables(
+            session, [tf.saved_model.SERVING], signature_def_map={"serving_default": signature}
+        )
+        builder.save()
+    return _flat_data(path, digits)
+
+
 def _with_data(
     path: Path,
     calibration: dict[str, np.ndarray],

@@ -170,10 +170,62 @@ def test_unknown_signature_lists_the_real_ones(
     saved_model: Built, out_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     status, message = _run_in_process(
-        capsys, saved_model.path, "-o", out_dir / "m.tflite", "--mode", "float32"
-    )  # the default, serving_default, is not among them
+        capsys,
+        saved_model.path,
+        *("-o", out_dir / "m.tflite", "--mode", "float32"),
+        *("--signature", "classify", "--signature", "serving_default"),
+    )
     assert status == 2
     assert "no signature 'serving_default'; its signatures: 'classify', 'logits'" in message
+    _assert_nothing_written(out_dir)
+
+
+@needs_tensorflow
+def test_signature_option_on_a_module_without_signatures(
+    module_without_signatures: Built, out_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, message = _run_in_process(
+        capsys,
+        module_without_signatures.path,
+        *("-o", out_dir / "m.tflite", "--mode", "float32", "--signature", "classify"),
+    )
+    assert status == 2
+    assert "has no signatures (only a traced __call__" in message
+    _assert_nothing_written(out_dir)
+
+
+@needs_tensorflow
+def test_labels_that_do_not_fit_the_outputs(
+    two_io: Built, tmp_path: Path, out_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    labels = tmp_path / "labels.txt"
+    labels.write_text("".join(f"class {i}\n" for i in range(9)))
+    status, message = _run_in_process(
+        capsys, two_io.path, "-o", out_dir / "m.tflite", "--mode", "float32", "--labels", labels
+    )
+    assert status == 2
+    assert message.endswith(
+        f"--labels {labels}: 9 labels but no output has 9 classes on its last axis "
+        "(outputs: digit (None, 10), ink (None, 1))"
+    )
+    _assert_nothing_written(out_dir)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [(None, "no such file"), ("", "holds no labels"), ("cat\n\ndog\n", "line 2 is blank")],
+)
+def test_unusable_labels_file(
+    unread_keras: Path, tmp_path: Path, out_dir: Path, content: str | None, expected: str
+) -> None:
+    labels = tmp_path / "labels.txt"
+    if content is not None:
+        labels.write_text(content)
+    result = run_cli(
+        unread_keras, "-o", out_dir / "m.tflite", "--mode", "float32", "--labels", labels
+    )
+    assert result.returncode == 2
+    assert f"--labels {labels}: {expected}" in _one_line_error(result.stderr)
     _assert_nothing_written(out_dir)
 
 
