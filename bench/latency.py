@@ -30,10 +30,13 @@ class Client:
     def __init__(self, port: int, timeout: float = REQUEST_TIMEOUT_S) -> None:
         self._connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
 
-    def post(self, path: str, body: bytes) -> float:
-        """POST ``body``; the milliseconds until the whole answer was read. Non-200 raises."""
+    def post(self, path: str, body: bytes, headers: dict[str, str] | None = None) -> float:
+        """POST ``body`` (JSON unless ``headers`` say otherwise); the milliseconds until the
+        whole answer was read. Non-200 raises."""
         started = time.perf_counter()
-        self._connection.request("POST", path, body, {"Content-Type": "application/json"})
+        self._connection.request(
+            "POST", path, body, headers or {"Content-Type": "application/json"}
+        )
         response = self._connection.getresponse()
         payload = response.read()
         ms = (time.perf_counter() - started) * 1000

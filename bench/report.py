@@ -108,6 +108,32 @@ def overhead_table(results: dict) -> list[str]:
     return _table(["comparison", "measured", "reference", "overhead"], rows, "lrrr")
 
 
+def wire_table(results: dict) -> list[str]:
+    """Each wire form's p50 against the bare invoke measured beside it, and the rest."""
+    wire = results["wire"]
+    rows = [
+        [
+            form["label"],
+            _size(wire["bodies"][key], ""),
+            _ms(form["p50_ms"]),
+            _ms(form["invoke_ms"]),
+            f"{form['ratio']:.2f}x",
+        ]
+        for key, form in wire["forms"].items()
+    ]
+    rates = wire["throughput_4_clients"]
+    lines = _table(["form", "request body", "p50", "bare invoke()", "ratio"], rows, "lrrrr")
+    return [
+        *lines,
+        "",
+        f"Throughput, 4 clients, same server: V2 binary FP32 {rates['v2_binary_fp32']:.1f} req/s, "
+        f"TF Serving JSON {rates['tf_json']:.1f} req/s "
+        f"({rates['v2_binary_fp32'] / rates['tf_json']:.1f}x). Binary FP32 body "
+        f"{wire['input_shape']} to the interpreter's input (split, decode, quantize): "
+        f"{_ms(wire['parse_fp32_ms'])}.",
+    ]
+
+
 def modes_table(results: dict) -> list[str]:
     """Size and invoke latency per quantization mode."""
     modes = results["modes"]
@@ -192,6 +218,14 @@ def markdown(results: dict, targets: list[Target]) -> str:
         "## Overhead over the physical limit",
         "",
         *overhead_table(results),
+        "",
+        "## Wire forms, MobileNetV2 int8, one client (the function as deployed)",
+        "",
+        "The same input in each wire form, answered by the same server; each p50 over "
+        f"{next(iter(results['wire']['forms'].values()))['count']} requests, in alternating "
+        "blocks with a bare invoke() of the same model in the benchmark process.",
+        "",
+        *wire_table(results),
         "",
         "## Quantization modes, MobileNetV2-sized network (1 interpreter thread)",
         "",

@@ -107,13 +107,21 @@ def _concurrently(make_worker: Callable[[], Worker], clients: int, requests: int
     return seconds
 
 
-def run(port: int, pid: int, path: str, body: bytes, clients: int, requests: int) -> Throughput:
+def run(
+    port: int,
+    pid: int,
+    path: str,
+    body: bytes,
+    clients: int,
+    requests: int,
+    headers: dict[str, str] | None = None,
+) -> Throughput:
     """``requests`` predict requests from ``clients`` concurrent HTTP clients to the server
     ``pid`` listening on ``port``."""
 
     def worker() -> Worker:
         client = Client(port)
-        return (lambda: client.post(path, body)), client.close
+        return (lambda: client.post(path, body, headers)), client.close
 
     before = tree_cpu_seconds(pid), _own_seconds(), _busy_seconds()
     seconds = _concurrently(worker, clients, requests)

@@ -35,6 +35,10 @@ TARGETS = (
     "HTTP p50 overhead over in-process predict, bundled model",
     "throughput, 4 vs 1 concurrent clients, MobileNetV2 int8",
     "load-per-request anti-pattern, warm p50 vs the function",
+    "V2 binary FP32 in, binary out: p50 vs bare invoke(), MobileNetV2 int8",
+    "V2 binary raw INT8 in: p50 vs bare invoke(), MobileNetV2 int8",
+    "throughput at 4 clients: V2 binary vs TF Serving JSON, MobileNetV2 int8",
+    "224x224x3 FP32 binary body to the interpreter's input",
 )
 OTHER_ROWS = (
     "Model.predict vs bare invoke(), MobileNetV2 int8",
@@ -45,6 +49,11 @@ OTHER_ROWS = (
     "| dynamic |",
     "| float16 |",
     "| int8 |",
+    "TF Serving JSON (instances)",
+    "V2 JSON (FP32 data)",
+    "V2 binary FP32 in, binary out",
+    "V2 binary raw INT8 in, binary out",
+    "Throughput, 4 clients, same server: V2 binary FP32",
     "upload (files .gcloudignore lets through)",
     "installed runtime dependencies (requirements.txt)",
 )
