@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from serving import native_log
 from serving.errors import ModelLoadError
 
 # name -> (module holding Interpreter, distribution whose version is reported)
@@ -36,8 +37,14 @@ class Backend:
     interpreter_class: Any
 
     def make_interpreter(self, model_path: str, num_threads: int | None = None) -> Any:
-        """A new, unallocated interpreter for the model file (one per thread at a time)."""
-        return self.interpreter_class(model_path=model_path, num_threads=num_threads)
+        """A new interpreter for the model file, tensors allocated (one per thread at a time).
+
+        Allocation applies the default delegate, which logs natively: see serving.native_log.
+        """
+        with native_log.captured(backend=self.name):
+            interpreter = self.interpreter_class(model_path=model_path, num_threads=num_threads)
+            interpreter.allocate_tensors()
+        return interpreter
 
 
 def _version(distribution: str) -> str:
