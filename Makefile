@@ -56,7 +56,9 @@ $(LEGACY)/.installed: requirements-legacy.txt requirements-test.txt
 	.venv-py$*/bin/pip install $(PIP_FLAGS) -r requirements.txt -r requirements-test.txt
 	touch $@
 
+# functions-framework's gunicorn logs only errors, so the address is said here, before the server starts.
 serve: $(RUNTIME)/.installed
+	@echo "make serve: serving on http://127.0.0.1:$(PORT) (try: curl http://127.0.0.1:$(PORT)/v2/health/ready)"
 	$(RUNTIME)/bin/functions-framework --target predict --source main.py --host 127.0.0.1 --port $(PORT)
 
 lint: $(DEV)/.installed
