@@ -76,7 +76,11 @@ def captured(**fields: Any) -> Iterator[None]:
                 return
             with sink:
                 _flush_python_stderr()
-                saved = os.dup(STDERR)
+                try:
+                    saved = os.dup(STDERR)
+                except OSError:  # descriptor 2 closed: nothing to capture or restore
+                    yield
+                    return
                 try:
                     os.dup2(sink.fileno(), STDERR)
                     try:

@@ -188,3 +188,20 @@ def test_server_writes_only_json_lines() -> None:
         natives = [e for e in entries if "native_log" in e]
         assert natives, "the XNNPACK line was not seen at all"
         assert {e["native_log"] for e in natives} == {XNNPACK_LINE}
+
+
+def test_closed_descriptor_two_is_no_reason_to_fail() -> None:
+    """A process started with stderr closed still builds interpreters (nothing to capture)."""
+    code = (
+        "import os\n"
+        "os.close(2)\n"
+        "from serving.native_log import captured\n"
+        "with captured():\n"
+        "    value = 6 * 7\n"
+        "print(value)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0
+    assert result.stdout == "42\n"
