@@ -8,7 +8,16 @@ RUNTIME := .venv-runtime
 DEV := .venv
 LEGACY := .venv-legacy
 
-.PHONY: serve test lint pytest pytest-legacy model bench bench-quick clean
+# The Pythons Cloud Run functions deploy to (python312, python313): by default the newest
+# pyenv-installed patch release of each, else python3.12 / python3.13 on PATH. Override with
+# e.g. `make test PYTHON312=/usr/bin/python3.12`.
+PYENV_ROOT ?= $(or $(shell pyenv root 2>/dev/null),$(HOME)/.pyenv)
+find_python = $(or $(shell ls -d $(PYENV_ROOT)/versions/$(1).*/bin/python$(1) 2>/dev/null \
+	| grep -E '/versions/$(subst .,\.,$(1))\.[0-9]+/' | sort -V | tail -n 1),$(shell command -v python$(1) 2>/dev/null))
+PYTHON312 ?= $(call find_python,3.12)
+PYTHON313 ?= $(call find_python,3.13)
+
+.PHONY: serve test lint pytest pytest-legacy pytest-py312 pytest-py313 model bench bench-quick clean
 
 # The deployed dependencies only (requirements.txt): what `serve` runs on.
 $(RUNTIME)/.installed: requirements.txt
@@ -25,13 +34,31 @@ $(DEV)/.installed: requirements.txt requirements-dev.txt convert/requirements.tx
 	touch $@
 
 # The legacy tflite-runtime backend (numpy < 2, Python <= 3.11).
-$(LEGACY)/.installed: requirements-legacy.txt
+$(LEGACY)/.installed: requirements-legacy.txt requirements-test.txt
 	$(PYTHON) -m venv $(LEGACY)
 	$(LEGACY)/bin/pip install $(PIP_FLAGS) --upgrade pip
 	$(LEGACY)/bin/pip install $(PIP_FLAGS) -r requirements-legacy.txt
 	touch $@
 
+# requirements.txt plus the tests' own needs on a deployed Python: .venv-py312, .venv-py313.
+# $* is 312 or 313; the interpreter must exist and be that version, or the message says how to
+# provide one.
+.venv-py%/.installed: requirements.txt requirements-test.txt
+	@if [ -z "$(PYTHON$*)" ]; then \
+		echo "make: Python $(patsubst 3%,3.%,$*) not found in $(PYENV_ROOT)/versions or on PATH: install it (pyenv install $(patsubst 3%,3.%,$*)) or pass PYTHON$*=/path/to/python$(patsubst 3%,3.%,$*)" >&2; \
+		exit 1; \
+	elif ! "$(PYTHON$*)" -c 'import sys; sys.exit(f"{sys.version_info[0]}{sys.version_info[1]}" != "$*")' 2>/dev/null; then \
+		echo "make: PYTHON$*=$(PYTHON$*) is not a working Python $(patsubst 3%,3.%,$*)" >&2; \
+		exit 1; \
+	fi
+	"$(PYTHON$*)" -m venv .venv-py$*
+	.venv-py$*/bin/pip install $(PIP_FLAGS) --upgrade pip
+	.venv-py$*/bin/pip install $(PIP_FLAGS) -r requirements.txt -r requirements-test.txt
+	touch $@
+
+# functions-framework's gunicorn logs only errors, so the address is said here, before the server starts.
 serve: $(RUNTIME)/.installed
+	@echo "make serve: serving on http://127.0.0.1:$(PORT) (try: curl http://127.0.0.1:$(PORT)/v2/health/ready)"
 	$(RUNTIME)/bin/functions-framework --target predict --source main.py --host 127.0.0.1 --port $(PORT)
 
 lint: $(DEV)/.installed
@@ -47,7 +74,11 @@ pytest-legacy: $(LEGACY)/.installed $(DEV)/.installed
 	SERVING_BACKEND=tflite_runtime MODEL_BUILDER_PYTHON=$(DEV)/bin/python \
 		$(LEGACY)/bin/python -m pytest tests/serving tests/test_main.py
 
-test: lint pytest pytest-legacy
+# The serving tests on each Python the function deploys to, with exactly the deployed dependencies.
+pytest-py312 pytest-py313: pytest-py%: .venv-py%/.installed $(DEV)/.installed
+	MODEL_BUILDER_PYTHON=$(DEV)/bin/python .venv-py$*/bin/python -m pytest tests/serving tests/test_main.py
+
+test: lint pytest pytest-legacy pytest-py312 pytest-py313
 
 # Rebuild model/quantized_model.tflite: train the digits CNN (fixed seed), quantize via the CLI.
 model: $(DEV)/.installed
@@ -62,4 +93,4 @@ bench-quick: $(DEV)/.installed $(RUNTIME)/.installed
 	$(DEV)/bin/python -m bench --quick
 
 clean:
-	rm -rf $(RUNTIME) $(DEV) $(LEGACY) .pytest_cache .ruff_cache build
+	rm -rf $(RUNTIME) $(DEV) $(LEGACY) .venv-py312 .venv-py313 .pytest_cache .ruff_cache build

@@ -28,7 +28,8 @@ Function
   --project PROJECT           DEPLOY_PROJECT, then GOOGLE_CLOUD_PROJECT, then
                               `gcloud config get-value project`
   --region REGION             DEPLOY_REGION             default: us-central1
-  --runtime RUNTIME           DEPLOY_RUNTIME            default: python312  (python310 or later)
+  --runtime RUNTIME           DEPLOY_RUNTIME            default: python313  (python310 or later;
+                              the tests run on 3.11, 3.12 and 3.13)
   --service-account EMAIL     DEPLOY_SERVICE_ACCOUNT    default: the project's default
                               compute service account (runtime identity; it needs
                               storage.objects.get on a gs:// model)
@@ -41,6 +42,10 @@ Resources and scaling
   --min-instances N           DEPLOY_MIN_INSTANCES      default: 0    (>0: always warm, billed idle)
   --max-instances N           DEPLOY_MAX_INSTANCES      default: 10   (caps cost)
   --timeout DURATION          DEPLOY_TIMEOUT            default: 60s  (1s..3600s; "90", "90s", "5m")
+  --cpu-boost                 DEPLOY_CPU_BOOST=1        default: on. Cloud Run's startup CPU boost:
+                              more CPU while an instance starts, since a cold start is CPU-bound
+                              (set on the function's Cloud Run service after the deploy)
+  --no-cpu-boost              DEPLOY_CPU_BOOST=0        turn it off (on the service, too)
 
 Model and serving (passed to the function as environment variables)
   --model gs://BUCKET/OBJECT  DEPLOY_MODEL              default: the bundled
@@ -126,7 +131,7 @@ run() {
 NAME="${DEPLOY_FUNCTION_NAME:-tflite-predict}"
 PROJECT="${DEPLOY_PROJECT:-${GOOGLE_CLOUD_PROJECT:-}}"
 REGION="${DEPLOY_REGION:-us-central1}"
-RUNTIME="${DEPLOY_RUNTIME:-python312}"
+RUNTIME="${DEPLOY_RUNTIME:-python313}"
 SERVICE_ACCOUNT="${DEPLOY_SERVICE_ACCOUNT:-}"
 MEMORY="${DEPLOY_MEMORY:-1Gi}"
 CPU="${DEPLOY_CPU:-1}"
@@ -134,6 +139,7 @@ CONCURRENCY="${DEPLOY_CONCURRENCY:-}"
 MIN_INSTANCES="${DEPLOY_MIN_INSTANCES:-0}"
 MAX_INSTANCES="${DEPLOY_MAX_INSTANCES:-10}"
 TIMEOUT="${DEPLOY_TIMEOUT:-60s}"
+CPU_BOOST="${DEPLOY_CPU_BOOST:-1}"
 MODEL="${DEPLOY_MODEL:-}"
 UPLOAD="${DEPLOY_UPLOAD:-}"
 MODEL_NAME="${DEPLOY_MODEL_NAME:-model}"
@@ -164,37 +170,41 @@ while [[ $# -gt 0 ]]; do
     -h | --help) usage; exit 0 ;;
     --dry-run) DRY_RUN=1; shift; continue ;;
     --allow-unauthenticated) ALLOW_UNAUTHENTICATED=1; shift; continue ;;
+    --cpu-boost) CPU_BOOST=1; shift; continue ;;
+    --no-cpu-boost) CPU_BOOST=0; shift; continue ;;
     --upload)
       # Optional value: a following argument that is not an option names the file.
       if [[ $# -ge 2 && "$2" != --* ]]; then UPLOAD="$2"; shift 2; else UPLOAD="$BUNDLED_MODEL"; shift; fi
       continue ;;
   esac
-  need_value "$@"
+  # Options that take a value: the variable it sets (an unknown option is not asked for one).
   case "$opt" in
-    --name) NAME="$2" ;;
-    --project) PROJECT="$2" ;;
-    --region) REGION="$2" ;;
-    --runtime) RUNTIME="$2" ;;
-    --service-account) SERVICE_ACCOUNT="$2" ;;
-    --memory) MEMORY="$2" ;;
-    --cpu) CPU="$2" ;;
-    --concurrency) CONCURRENCY="$2" ;;
-    --min-instances) MIN_INSTANCES="$2" ;;
-    --max-instances) MAX_INSTANCES="$2" ;;
-    --timeout) TIMEOUT="$2" ;;
-    --model) MODEL="$2" ;;
-    --model-name) MODEL_NAME="$2" ;;
-    --model-version) MODEL_VERSION="$2" ;;
-    --pool-size) POOL_SIZE="$2" ;;
-    --threads) THREADS="$2" ;;
-    --workers) WORKERS="$2" ;;
-    --env) EXTRA_ENV+=("$2") ;;
-    --warmup) WARMUP="$2" ;;
-    --warmup-service-account) WARMUP_SA="$2" ;;
-    --warmup-job) WARMUP_JOB="$2" ;;
-    --warmup-location) WARMUP_LOCATION="$2" ;;
+    --name) var=NAME ;;
+    --project) var=PROJECT ;;
+    --region) var=REGION ;;
+    --runtime) var=RUNTIME ;;
+    --service-account) var=SERVICE_ACCOUNT ;;
+    --memory) var=MEMORY ;;
+    --cpu) var=CPU ;;
+    --concurrency) var=CONCURRENCY ;;
+    --min-instances) var=MIN_INSTANCES ;;
+    --max-instances) var=MAX_INSTANCES ;;
+    --timeout) var=TIMEOUT ;;
+    --model) var=MODEL ;;
+    --model-name) var=MODEL_NAME ;;
+    --model-version) var=MODEL_VERSION ;;
+    --pool-size) var=POOL_SIZE ;;
+    --threads) var=THREADS ;;
+    --workers) var=WORKERS ;;
+    --env) var=EXTRA_ENV ;;
+    --warmup) var=WARMUP ;;
+    --warmup-service-account) var=WARMUP_SA ;;
+    --warmup-job) var=WARMUP_JOB ;;
+    --warmup-location) var=WARMUP_LOCATION ;;
     *) die "unknown option: $opt (see --help)" ;;
   esac
+  need_value "$@"
+  if [[ "$var" == EXTRA_ENV ]]; then EXTRA_ENV+=("$2"); else printf -v "$var" '%s' "$2"; fi
   shift 2
 done
 CONCURRENCY="${CONCURRENCY:-$POOL_SIZE}"
@@ -246,6 +256,8 @@ check_env_value() {
 # ai-edge-litert (requirements.txt) ships wheels for CPython 3.10 and later only.
 [[ "$RUNTIME" =~ ^python3[1-9][0-9]$ ]] ||
   die "runtime must be python310 or later (ai-edge-litert has no wheels for older Pythons), got '$RUNTIME'"
+[[ "$CPU_BOOST" == 0 || "$CPU_BOOST" == 1 ]] ||
+  die "DEPLOY_CPU_BOOST must be 1 (on) or 0 (off), got '$CPU_BOOST'"
 [[ "$MEMORY" =~ ^[1-9][0-9]*(k|M|G|Ki|Mi|Gi)$ ]] ||
   die "memory must be a size with a unit (k, M, G, Ki, Mi, Gi) such as 512Mi or 1Gi, got '$MEMORY'"
 CPU_MILLIS="$(cpu_millis "$CPU")"
@@ -300,9 +312,12 @@ done
 # ending with a letter or digit; objects: up to 1024 bytes, no control characters, not a folder.
 check_model_uri() {
   local uri="$1" bucket object part parts
-  [[ "$uri" =~ ^gs://([a-z0-9][a-z0-9._-]{1,220}[a-z0-9])/([^[:cntrl:]]+)$ ]] ||
-    die "--model must be gs://BUCKET/OBJECT with a lowercase bucket name and an object name, got '$uri'"
+  local format="--model must be gs://BUCKET/OBJECT with a lowercase bucket name and an object name, got '$uri'"
+  [[ "$uri" =~ ^gs://([^/]+)/([^[:cntrl:]]+)$ ]] || die "$format"
   bucket="${BASH_REMATCH[1]}" object="${BASH_REMATCH[2]}"
+  (( ${#bucket} >= 3 )) || die "bucket name shorter than 3 characters in '$uri' (Cloud Storage bucket names are 3-63)"
+  (( ${#bucket} <= 222 )) || die "bucket name longer than 222 characters in '$uri'"
+  [[ "$bucket" =~ ^[a-z0-9][a-z0-9._-]*[a-z0-9]$ ]] || die "$format"
   [[ "$bucket" == *.* || ${#bucket} -le 63 ]] || die "bucket name longer than 63 characters in '$uri'"
   IFS=. read -r -a parts <<<"$bucket"
   for part in "${parts[@]}"; do
@@ -386,6 +401,11 @@ deploy_cmd+=("--memory=${MEMORY}" "--cpu=${CPU}" "--concurrency=${CONCURRENCY}"
   "--timeout=${TIMEOUT_SECONDS}s" "--set-env-vars=${env_vars}")
 [[ -z "$SERVICE_ACCOUNT" ]] || deploy_cmd+=("--run-service-account=${SERVICE_ACCOUNT}")
 
+# Cloud Run's startup CPU boost, set on the function's service (named after the function);
+# `gcloud functions deploy` has no flag for it.
+boost_cmd=(gcloud run services update "$NAME" "--project=${PROJECT}" "--region=${REGION}")
+if [[ "$CPU_BOOST" == 1 ]]; then boost_cmd+=(--cpu-boost); else boost_cmd+=(--no-cpu-boost); fi
+
 describe_cmd=(gcloud functions describe "$NAME" "--project=${PROJECT}" "--region=${REGION}"
   "--format=value(serviceConfig.uri)")
 
@@ -397,6 +417,7 @@ if [[ -n "$UPLOAD" ]]; then
   run gcloud storage cp "$UPLOAD" "$MODEL" "--project=${PROJECT}"
 fi
 run "${deploy_cmd[@]}"
+run "${boost_cmd[@]}"
 
 if [[ "$DRY_RUN" == 1 ]]; then
   # shellcheck disable=SC2016  # printed for pasting, not expanded here

@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from serving import native_log
 from serving.errors import ModelLoadError
 from serving.model.tensors import Interpreter
 
@@ -37,12 +38,18 @@ class Backend:
     interpreter_class: Any
 
     def make_interpreter(self, model_content: bytes, num_threads: int | None = None) -> Interpreter:
-        """A new, unallocated interpreter for the model's bytes (one per thread at a time).
+        """A new interpreter for the model's bytes, tensors allocated (one per thread at a time).
 
         Built from bytes read once, not from the path: a file replaced or deleted after
-        the load cannot give later interpreters of the same pool another model.
+        the load cannot give later interpreters of the same pool another model. Allocation
+        applies the default delegate, which logs natively: see :mod:`serving.native_log`.
         """
-        return self.interpreter_class(model_content=model_content, num_threads=num_threads)
+        with native_log.captured(backend=self.name):
+            interpreter = self.interpreter_class(
+                model_content=model_content, num_threads=num_threads
+            )
+            interpreter.allocate_tensors()
+        return interpreter
 
 
 def _version(distribution: str) -> str:

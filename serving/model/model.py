@@ -101,9 +101,7 @@ class Model:
         chosen = select_backend(backend)
 
         def factory() -> Interpreter:
-            interpreter = chosen.make_interpreter(content, num_threads=num_threads)
-            interpreter.allocate_tensors()
-            return interpreter
+            return chosen.make_interpreter(content, num_threads=num_threads)
 
         try:
             first = factory()

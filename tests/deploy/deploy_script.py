@@ -64,7 +64,7 @@ def deploy_command(
     *,
     name: str = "tflite-predict",
     region: str = "us-central1",
-    runtime: str = "python312",
+    runtime: str = "python313",
     auth: str = "--no-allow-unauthenticated",
     memory: str = "1Gi",
     cpu: str = "1",
@@ -123,6 +123,22 @@ def deploy_command(
 def upload_command(model: Path, uri: str) -> list[str]:
     """The ``gcloud storage cp`` argv that copies ``model`` to ``uri`` before the deploy."""
     return ["gcloud", "storage", "cp", str(model), uri, f"--project={PROJECT}"]
+
+
+def boost_command(
+    name: str = "tflite-predict", region: str = "us-central1", *, on: bool = True
+) -> list[str]:
+    """The ``gcloud run services update`` argv that sets the service's startup CPU boost."""
+    return [
+        "gcloud",
+        "run",
+        "services",
+        "update",
+        name,
+        f"--project={PROJECT}",
+        f"--region={region}",
+        "--cpu-boost" if on else "--no-cpu-boost",
+    ]
 
 
 def describe_command(name: str = "tflite-predict", region: str = "us-central1") -> list[str]:

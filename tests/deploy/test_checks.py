@@ -160,11 +160,41 @@ def assert_refused(result, message: str) -> None:
         (("--memory",), "--memory needs a value (see --help)"),
         (("--memory", "--cpu", "1"), "--memory needs a value (see --help)"),
         (("--no-such-option", "1"), "unknown option: --no-such-option (see --help)"),
+        # An unknown option is named as such, not asked for a value.
+        (("--bogus",), "unknown option: --bogus (see --help)"),
+        (("--bogus", "--cpu", "1"), "unknown option: --bogus (see --help)"),
+        (("--bogus=1",), "unknown option: --bogus (see --help)"),
+        (("stray",), "unknown option: stray (see --help)"),
+        (("-x",), "unknown option: -x (see --help)"),
+        (
+            ("--model", "gs://ab/m.tflite"),
+            "bucket name shorter than 3 characters in 'gs://ab/m.tflite' "
+            "(Cloud Storage bucket names are 3-63)",
+        ),
+        (
+            ("--model", "gs://a/m.tflite"),
+            "bucket name shorter than 3 characters in 'gs://a/m.tflite' "
+            "(Cloud Storage bucket names are 3-63)",
+        ),
+        (
+            ("--model", "gs://" + "b." * 112 + "c/m.tflite"),
+            "bucket name longer than 222 characters in 'gs://" + "b." * 112 + "c/m.tflite'",
+        ),
     ],
     ids=lambda value: " ".join(value) if isinstance(value, tuple) else "",
 )
 def test_invalid_settings(args: tuple[str, ...], message: str) -> None:
     assert_refused(run_deploy("--dry-run", "--project", PROJECT, *args), message)
+
+
+@pytest.mark.parametrize("value", ["yes", "", "2", "on"])
+def test_cpu_boost_environment_must_be_one_or_zero(value: str) -> None:
+    result = run_deploy("--dry-run", "--project", PROJECT, env={"DEPLOY_CPU_BOOST": value})
+    if value == "":  # empty means unset: the default, on
+        assert result.returncode == 0, result.stderr
+        assert "--cpu-boost" in result.stdout
+    else:
+        assert_refused(result, f"DEPLOY_CPU_BOOST must be 1 (on) or 0 (off), got '{value}'")
 
 
 def test_bad_setting_refused_without_dry_run_too(tmp_path) -> None:
@@ -266,7 +296,8 @@ def test_help_lists_every_setting() -> None:
     text = result.stdout
     options = [
         "--name", "--project", "--region", "--runtime", "--service-account", "--memory", "--cpu",
-        "--concurrency", "--min-instances", "--max-instances", "--timeout", "--model",
+        "--concurrency", "--min-instances", "--max-instances", "--timeout", "--cpu-boost",
+        "--no-cpu-boost", "--model",
         "--upload", "--model-name", "--model-version", "--pool-size", "--threads", "--workers",
         "--env",
         "--warmup", "--warmup-service-account", "--warmup-job", "--warmup-location",

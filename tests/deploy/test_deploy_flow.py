@@ -13,6 +13,7 @@ from tests.deploy import fake_gcloud
 from tests.deploy.deploy_script import (
     PROJECT,
     WARMUP_SA,
+    boost_command,
     deploy_command,
     describe_command,
     dry_run,
@@ -44,7 +45,11 @@ def with_url(commands: list[list[str]]) -> list[list[str]]:
 def test_deploy_prints_url_and_authenticated_curl(fake_dir: Path) -> None:
     result = deploy(fake_dir, "--project", PROJECT)
     assert result.returncode == 0, result.stderr
-    assert fake_gcloud.calls(fake_dir) == [deploy_command()[1:], describe_command()[1:]]
+    assert fake_gcloud.calls(fake_dir) == [
+        deploy_command()[1:],
+        boost_command()[1:],
+        describe_command()[1:],
+    ]
     url = fake_gcloud.FUNCTION_URL
     assert f"\n  {url}\n" in result.stdout
     auth = '-H "Authorization: Bearer $(gcloud auth print-identity-token)"'
@@ -84,6 +89,7 @@ def test_warmup_second_run_updates_the_job(fake_dir: Path) -> None:
     verbs = [call[:3] for call in calls]
     assert verbs == [
         ["functions", "deploy", "tflite-predict"],
+        ["run", "services", "update"],
         ["functions", "describe", "tflite-predict"],
         ["functions", "add-invoker-policy-binding", "tflite-predict"],
         ["scheduler", "jobs", "describe"],

@@ -15,6 +15,7 @@ from tests.deploy.deploy_script import (
     REPO,
     URL_REFERENCE,
     WARMUP_SA,
+    boost_command,
     deploy_command,
     describe_command,
     dry_run,
@@ -28,8 +29,24 @@ BUCKET_MODEL = "gs://demo-models/digits/v2/model.tflite"
 AWKWARD = 'GREETING=it\'s a $HOME `x` & \\ "q"'
 
 
-def test_defaults_deploy_then_read_url() -> None:
-    assert dry_run("--project", PROJECT) == [deploy_command(), describe_command()]
+def test_defaults_deploy_boost_then_read_url() -> None:
+    assert dry_run("--project", PROJECT) == [deploy_command(), boost_command(), describe_command()]
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "on"),
+    [
+        (("--no-cpu-boost",), {}, False),
+        ((), {"DEPLOY_CPU_BOOST": "0"}, False),
+        ((), {"DEPLOY_CPU_BOOST": "1"}, True),
+        (("--cpu-boost",), {"DEPLOY_CPU_BOOST": "0"}, True),
+        (("--no-cpu-boost",), {"DEPLOY_CPU_BOOST": "1"}, False),
+        (("--cpu-boost", "--no-cpu-boost"), {}, False),
+    ],
+)
+def test_cpu_boost_opt_out_and_environment(args: tuple[str, ...], env: dict, on: bool) -> None:
+    commands = dry_run("--project", PROJECT, *args, env=env)
+    assert commands == [deploy_command(), boost_command(on=on), describe_command()]
 
 
 def test_runs_nothing_and_says_so() -> None:
@@ -48,7 +65,7 @@ def test_runs_nothing_and_says_so() -> None:
     [
         (("--name", "digits-v2"), {"name": "digits-v2"}),
         (("--region", "europe-west1"), {"region": "europe-west1"}),
-        (("--runtime", "python313"), {"runtime": "python313"}),
+        (("--runtime", "python312"), {"runtime": "python312"}),
         (("--memory", "2Gi"), {"memory": "2Gi"}),
         (("--cpu", "2"), {"cpu": "2"}),
         (("--concurrency", "8"), {"concurrency": 8}),
@@ -83,7 +100,11 @@ def test_each_option_changes_only_its_flag(args: tuple[str, ...], expected: dict
     commands = dry_run("--project", PROJECT, *args)
     name = expected.get("name", "tflite-predict")
     region = expected.get("region", "us-central1")
-    assert commands == [deploy_command(**expected), describe_command(name, region)]
+    assert commands == [
+        deploy_command(**expected),
+        boost_command(name, region),
+        describe_command(name, region),
+    ]
 
 
 def test_equals_form_of_options() -> None:
@@ -97,7 +118,7 @@ def test_environment_fallbacks() -> None:
         "DEPLOY_PROJECT": PROJECT,
         "DEPLOY_FUNCTION_NAME": "env-fn",
         "DEPLOY_REGION": "asia-northeast1",
-        "DEPLOY_RUNTIME": "python313",
+        "DEPLOY_RUNTIME": "python312",
         "DEPLOY_MEMORY": "512Mi",
         "DEPLOY_CPU": "2",
         "DEPLOY_CONCURRENCY": "3",
@@ -114,7 +135,7 @@ def test_environment_fallbacks() -> None:
     expected = deploy_command(
         name="env-fn",
         region="asia-northeast1",
-        runtime="python313",
+        runtime="python312",
         memory="512Mi",
         cpu="2",
         concurrency=3,
@@ -131,7 +152,11 @@ def test_environment_fallbacks() -> None:
             "GCS_TIMEOUT_SECONDS=5",
         ],
     )
-    assert dry_run(env=env) == [expected, describe_command("env-fn", "asia-northeast1")]
+    assert dry_run(env=env) == [
+        expected,
+        boost_command("env-fn", "asia-northeast1"),
+        describe_command("env-fn", "asia-northeast1"),
+    ]
 
 
 def test_flag_beats_environment() -> None:
@@ -153,6 +178,7 @@ def test_upload_bundled_model_first() -> None:
     assert commands == [
         upload_command(REPO / "model" / "quantized_model.tflite", BUCKET_MODEL),
         deploy_command(env_vars=[f"MODEL_PATH={BUCKET_MODEL}"]),
+        boost_command(),
         describe_command(),
     ]
 
@@ -188,6 +214,7 @@ def test_warmup_grants_invoker_then_creates_or_updates_job() -> None:
     job = "tflite-predict-warmup"
     assert commands == [
         deploy_command(),
+        boost_command(),
         describe_command(),
         [
             "gcloud",

@@ -74,9 +74,17 @@ def test_gcloud_accepts_every_other_generated_command() -> None:
     assert ("storage", "cp", str(commands[0][3])) in verbs
     assert ("scheduler", "jobs", "create") in verbs
     assert ("scheduler", "jobs", "update") in verbs
+    assert ("run", "services", "update") in verbs
     for argv in commands:
         if argv[1:3] != ["functions", "deploy"]:
             assert_parsed_then_needs_credentials(argv)
+
+
+def test_gcloud_accepts_turning_the_cpu_boost_off() -> None:
+    (boost,) = [argv for argv in dry_run("--project", PROJECT, "--no-cpu-boost") if "run" in argv]
+    assert boost[:4] == ["gcloud", "run", "services", "update"]
+    assert boost[-1] == "--no-cpu-boost"
+    assert_parsed_then_needs_credentials(boost)
 
 
 def test_an_unknown_flag_is_told_apart() -> None:
