@@ -386,6 +386,21 @@ env_vars+=",INTERPRETER_POOL_SIZE=$(per_worker "$POOL_SIZE"),INTERPRETER_THREADS
 # functions-framework's gunicorn: WORKERS processes of THREADS threads accept as many
 # requests as Cloud Run sends.
 env_vars+=",WORKERS=${WORKERS},THREADS=$(per_worker "$CONCURRENCY")"
+# The instance's memory in bytes: the function admits requests against a budget derived
+# from it (REQUEST_MEMORY_BUDGET_BYTES), so concurrent large bodies wait or get 503
+# instead of Cloud Run killing the instance.
+memory_bytes() {
+  local number=${1%%[!0-9]*} unit=${1##*[0-9]}
+  case "$unit" in
+    k) echo $((number * 1000)) ;;
+    M) echo $((number * 1000 ** 2)) ;;
+    G) echo $((number * 1000 ** 3)) ;;
+    Ki) echo $((number * 1024)) ;;
+    Mi) echo $((number * 1024 ** 2)) ;;
+    Gi) echo $((number * 1024 ** 3)) ;;
+  esac
+}
+env_vars+=",MEMORY_LIMIT_BYTES=$(memory_bytes "$MEMORY")"
 [[ -z "$MODEL" ]] || env_vars+=",MODEL_PATH=${MODEL}"
 for pair in ${EXTRA_ENV[@]+"${EXTRA_ENV[@]}"}; do env_vars+=",${pair}"; done
 

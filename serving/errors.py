@@ -52,6 +52,22 @@ class PayloadTooLarge(ServingError):
     status_code = 413
 
 
+class RequestTimeout(ServingError):
+    """The request body did not arrive within ``BODY_TIMEOUT_SECONDS`` (408)."""
+
+    status_code = 408
+
+
+class ServiceUnavailable(ServingError):
+    """The server cannot take the request now; ``retry_after`` seconds is a fair wait (503)."""
+
+    status_code = 503
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class UnsupportedMediaType(ServingError):
     """The body's ``Content-Encoding`` (or type) is one the server cannot decode (415)."""
 

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 from serving import logs
+from serving.admission import MemoryBudget
 from serving.errors import ModelLoadError, ServingError
 from serving.model import Model
 from serving.settings import Settings
@@ -47,6 +48,15 @@ class Runtime:
         self._attempts = 0
         self._loading = False
         self._lock = threading.Lock()
+        self._budget: MemoryBudget | None = None
+
+    @property
+    def budget(self) -> MemoryBudget:
+        """The memory budget requests of this process are admitted against."""
+        if self._budget is None:
+            settings = self.settings
+            self._budget = MemoryBudget(settings.memory_budget, settings.admission_timeout)
+        return self._budget
 
     @property
     def settings(self) -> Settings:

@@ -13,6 +13,7 @@ from serving.errors import ServingError
 
 BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "model" / "quantized_model.tflite"
 BACKENDS = ("litert", "tflite_runtime", "tensorflow")
+BUDGET_FRACTION = 0.45
 N = TypeVar("N", int, float)
 
 
@@ -30,6 +31,26 @@ def _usable_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _instance_memory() -> int:
+    """The container's memory limit (cgroup v2, then v1), else the machine's RAM; 0 if unknown."""
+    for path, scale in (
+        ("/sys/fs/cgroup/memory.max", 1),
+        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", 1),
+        ("/proc/meminfo", 1024),
+    ):
+        try:
+            text = Path(path).read_text()
+        except OSError:
+            continue
+        if path.endswith("meminfo"):
+            fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+            text = fields.get("MemTotal", "0").split()[0]
+        text = text.strip()
+        if text.isdigit() and 0 < int(text) < 1 << 60:  # cgroup v1 says "no limit" with ~2^63
+            return int(text) * scale
+    return 0
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the server reads from its environment.
@@ -45,6 +66,11 @@ class Settings:
     SERVING_BACKEND             force litert / tflite_runtime / tensorflow  first importable
     MAX_REQUEST_BYTES           request body limit (413 above it)           10 MiB
     MAX_BATCH_SIZE              instances per invoke (larger are chunked)   ``64``
+    BODY_TIMEOUT_SECONDS        time a request body may take to arrive      ``20``
+    MEMORY_LIMIT_BYTES          the instance's memory (deploy.sh: --memory) cgroup limit, or RAM
+    WORKERS                     gunicorn worker processes sharing it        ``1``
+    REQUEST_MEMORY_BUDGET_BYTES request memory one process admits at once   45% of its share
+    ADMISSION_TIMEOUT_SECONDS   wait for budget before a 503 + Retry-After  ``5``
     GCS_TIMEOUT_SECONDS         bound on a gs:// model download             ``60``
     MODEL_CACHE_DIR             where gs:// models are cached               temp dir
     LOG_LEVEL                   DEBUG / INFO / WARNING / ERROR              ``INFO``
@@ -62,6 +88,22 @@ class Settings:
     gcs_timeout: float = 60.0
     cache_dir: Path = Path(tempfile.gettempdir()) / "tflite-model-cache"
     log_level: str = "INFO"
+    body_timeout: float = 20.0
+    memory_limit: int = 0  # 0: not known (unlimited)
+    workers: int = 1
+    request_memory_budget: int = 0  # 0: derived from memory_limit and workers
+    admission_timeout: float = 5.0
+
+    @property
+    def memory_budget(self) -> int:
+        """Bytes of request memory this process admits at once (0: no budget).
+
+        By default 45% of this worker's share of the instance's memory: the rest holds
+        the interpreter runtime, the model, its interpreters and the allocator's slack.
+        """
+        if self.request_memory_budget:
+            return self.request_memory_budget
+        return int(self.memory_limit * BUDGET_FRACTION) // self.workers
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -85,6 +127,13 @@ class Settings:
             gcs_timeout=_positive_float(env, "GCS_TIMEOUT_SECONDS", cls.gcs_timeout),
             cache_dir=Path(env.get("MODEL_CACHE_DIR") or cls.cache_dir),
             log_level=log_level,
+            body_timeout=_positive_float(env, "BODY_TIMEOUT_SECONDS", cls.body_timeout),
+            memory_limit=_positive_int(env, "MEMORY_LIMIT_BYTES", _instance_memory()),
+            workers=_positive_int(env, "WORKERS", 1),
+            request_memory_budget=_positive_int(env, "REQUEST_MEMORY_BUDGET_BYTES", 0),
+            admission_timeout=_positive_float(
+                env, "ADMISSION_TIMEOUT_SECONDS", cls.admission_timeout
+            ),
         )
 
 

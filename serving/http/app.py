@@ -17,9 +17,11 @@ import orjson
 from werkzeug.exceptions import HTTPException
 
 from serving import logs
-from serving.errors import MethodNotAllowed, ServingError
+from serving.admission import BodyForm, cost
+from serving.errors import MethodNotAllowed, ServiceUnavailable, ServingError
 from serving.http import body, routes
 from serving.http.endpoints import Call
+from serving.protocol import v2_binary
 from serving.protocol.types import Encoded
 from serving.runtime import Runtime
 
@@ -31,12 +33,19 @@ def handle(request: flask.Request, runtime: Runtime | None = None) -> flask.Resp
     runtime = runtime or RUNTIME
     started = time.perf_counter()
     request_id = _request_id(request)
-    call = Call(
-        runtime=runtime,
-        params={},
-        headers=request.headers,
-        read_body=lambda: body.read(request, runtime.settings.max_request_bytes),
-    )
+    held: list[int] = []  # request memory admitted for this request, released below
+    form = BodyForm.BINARY if v2_binary.HEADER_LENGTH in request.headers else BodyForm.JSON
+
+    def admit(size: int) -> None:
+        held.append(runtime.budget.acquire(cost(form, size), what="this request"))
+
+    def read_body() -> bytes:
+        settings = runtime.settings
+        return body.read(
+            request, limit=settings.max_request_bytes, timeout=settings.body_timeout, admit=admit
+        )
+
+    call = Call(runtime=runtime, params={}, headers=request.headers, read_body=read_body)
     headers: dict[str, str] = {"X-Request-Id": request_id}
     content_type = "application/json"
     try:
@@ -53,10 +62,15 @@ def handle(request: flask.Request, runtime: Runtime | None = None) -> flask.Resp
         content = orjson.dumps({"error": error})
         if isinstance(e, MethodNotAllowed):
             headers["Allow"] = ", ".join(e.allow)
+        if isinstance(e, ServiceUnavailable):
+            headers["Retry-After"] = str(e.retry_after)
     except Exception as e:
         status, error = 500, f"internal error: {type(e).__name__}"
         content = orjson.dumps({"error": error, "request_id": request_id})
         logs.log(logging.ERROR, f"unexpected failure: {e!r}", exc_info=True, request_id=request_id)
+    finally:
+        for amount in held:
+            runtime.budget.release(amount)
     # functions-framework reads whatever body is left before answering (get_data); a body
     # that was refused or never needed must not be buffered, so mark it as read.
     request._cached_data = b""

@@ -1,20 +1,36 @@
-"""Request bodies: read within the size limit, inflated (gzip, deflate) within the same limit.
+"""Request bodies: admitted, read within a size limit and a deadline, inflated within the limit.
 
 ``MAX_REQUEST_BYTES`` bounds both what arrives on the wire and what a compressed body
 inflates to. Inflation stops one byte past the limit, so a small compressed bomb answers
-413 without the inflated body ever being held.
+413 without the inflated body ever being held. A declared ``Content-Length`` over the limit
+is refused before anything is read, and a refused or stalled body is never drained: the
+connection's read side is shut (:func:`serving.http.watchdog.shut_reading`), so gunicorn
+closes it. Before a byte is read, the request's memory cost is admitted against the
+process's budget (:mod:`serving.admission`).
 """
 
 from __future__ import annotations
 
 import enum
+import socket
 import zlib
+from collections.abc import Callable
 
 import flask
 
-from serving.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from serving.errors import (
+    BadRequest,
+    PayloadTooLarge,
+    RequestTimeout,
+    ServingError,
+    UnsupportedMediaType,
+)
+from serving.http.watchdog import WATCHDOG, shut_reading
 
-_CHUNK = 1 << 16
+_CHUNK = 1 << 20  # reads per body stay few; the watchdog, not the chunk size, bounds time
+
+# Admit a body of (at most) this many bytes once decoded from its Content-Encoding, or raise.
+Admit = Callable[[int], None]
 
 
 class Encoding(enum.Enum):
@@ -40,30 +56,66 @@ def encoding_of(header: str | None) -> Encoding:
     return found
 
 
-def read(request: flask.Request, limit: int) -> bytes:
+def read(request: flask.Request, *, limit: int, timeout: float, admit: Admit) -> bytes:
     """The request body, decoded from its ``Content-Encoding``, at most ``limit`` bytes.
 
-    A declared ``Content-Length`` over the limit is refused before anything is read.
-    Raises :class:`PayloadTooLarge` (413), :class:`UnsupportedMediaType` (415) or
-    :class:`BadRequest` (400) for an empty or corrupt body.
+    Raises :class:`UnsupportedMediaType` (415), :class:`PayloadTooLarge` (413; a declared
+    length over the limit before anything is read), whatever ``admit`` raises (503 when
+    the memory budget is full), :class:`RequestTimeout` (408) when the body takes longer
+    than ``timeout`` seconds, or :class:`BadRequest` (400) for an empty or corrupt body.
     """
-    encoding = encoding_of(request.headers.get("Content-Encoding"))
-    declared = request.content_length
-    if declared is not None and declared > limit:
-        raise PayloadTooLarge(
-            f"request body of {declared} bytes is over the limit of {limit} bytes "
-            "(MAX_REQUEST_BYTES)"
-        )
-    data = request.stream.read(limit + 1)
-    if len(data) > limit:
-        raise PayloadTooLarge(
-            f"request body is over the limit of {limit} bytes (MAX_REQUEST_BYTES)"
-        )
+    sock: socket.socket | None = request.environ.get("gunicorn.socket")
+    try:
+        encoding = encoding_of(request.headers.get("Content-Encoding"))
+        declared = request.content_length
+        if declared is not None and declared > limit:
+            raise PayloadTooLarge(
+                f"request body of {declared} bytes is over the limit of {limit} bytes "
+                "(MAX_REQUEST_BYTES)"
+            )
+        # A compressed body may inflate up to the limit whatever its size on the wire.
+        admitted = limit if declared is None or encoding is not Encoding.IDENTITY else declared
+        admit(admitted)
+        data = _read_within(request, limit, timeout, sock)
+    except ServingError:
+        shut_reading(sock)  # what the client still sends is not read, and not drained
+        raise
     if encoding is not Encoding.IDENTITY:
         data = inflate(data, encoding, limit)
     if not data.strip():
         raise BadRequest("request body is empty")
     return data
+
+
+def _read_within(
+    request: flask.Request, limit: int, timeout: float, sock: socket.socket | None
+) -> bytes:
+    """At most ``limit`` bytes of the raw body, within ``timeout`` seconds (408 after)."""
+    parts: list[bytes] = []
+    size = 0
+    with WATCHDOG.watching(sock, timeout) as watch:
+        try:
+            while size <= limit:
+                chunk = request.stream.read(min(_CHUNK, limit + 1 - size))
+                if not chunk:
+                    break
+                parts.append(chunk)
+                size += len(chunk)
+        except Exception as e:  # gunicorn's NoMoreData, werkzeug's ClientDisconnected, OSError
+            if watch is not None and watch.expired:
+                raise RequestTimeout(
+                    f"request body did not arrive within {timeout:g} seconds (BODY_TIMEOUT_SECONDS)"
+                ) from e
+            raise BadRequest(f"request body ended early: {type(e).__name__}") from e
+        if watch is not None and watch.expired:
+            raise RequestTimeout(
+                f"request body did not arrive within {timeout:g} seconds (BODY_TIMEOUT_SECONDS)"
+            )
+    if size > limit:
+        raise PayloadTooLarge(
+            f"request body is over the limit of {limit} bytes (MAX_REQUEST_BYTES)"
+        )
+    return b"".join(parts)
 
 
 def inflate(data: bytes, encoding: Encoding, limit: int) -> bytes:

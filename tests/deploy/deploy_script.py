@@ -60,6 +60,15 @@ def parse_commands(script: str) -> list[list[str]]:
     return commands
 
 
+_UNITS = {"k": 1000, "M": 1000**2, "G": 1000**3, "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3}
+
+
+def memory_bytes(size: str) -> int:
+    """``512Mi`` as bytes, as Cloud Run reads the --memory units."""
+    number = int("".join(c for c in size if c.isdigit()))
+    return number * _UNITS[size.lstrip("0123456789")]
+
+
 def deploy_command(
     *,
     name: str = "tflite-predict",
@@ -94,6 +103,7 @@ def deploy_command(
         f"INTERPRETER_THREADS={threads}",
         f"WORKERS={workers}",
         f"THREADS={math.ceil(concurrency / workers)}",
+        f"MEMORY_LIMIT_BYTES={memory_bytes(memory)}",
         *env_vars,
     ]
     return [

@@ -341,3 +341,21 @@ def test_environment_fallbacks_for_upload_warmup_and_mode(tmp_path) -> None:
     assert create[:6] == ["gcloud", "scheduler", "jobs", "create", "http", "nightly-warm"]
     assert "--location=europe-west1" in create
     assert "--schedule=0 */2 * * *" in create
+
+
+@pytest.mark.parametrize(
+    ("memory", "expected"),
+    [
+        ("512Mi", 536_870_912),
+        ("1Gi", 1_073_741_824),
+        ("2G", 2_000_000_000),
+        ("700M", 700_000_000),
+        ("262144Ki", 268_435_456),
+        ("999999k", 999_999_000),
+    ],
+)
+def test_the_memory_budget_follows_the_instance_memory(memory: str, expected: int) -> None:
+    """--memory reaches the function as MEMORY_LIMIT_BYTES, in bytes as Cloud Run counts."""
+    (deploy, *_) = dry_run("--project", PROJECT, "--memory", memory)
+    (flag,) = [f for f in deploy if f.startswith("--set-env-vars=")]
+    assert f"MEMORY_LIMIT_BYTES={expected}" in flag.split("=", 1)[1].split(",")

@@ -21,6 +21,11 @@ VARIABLES = [
     "GCS_TIMEOUT_SECONDS",
     "MODEL_CACHE_DIR",
     "LOG_LEVEL",
+    "BODY_TIMEOUT_SECONDS",
+    "MEMORY_LIMIT_BYTES",
+    "WORKERS",
+    "REQUEST_MEMORY_BUDGET_BYTES",
+    "ADMISSION_TIMEOUT_SECONDS",
 ]
 
 
@@ -54,6 +59,11 @@ def test_reads_every_variable(monkeypatch, tmp_path):
         "GCS_TIMEOUT_SECONDS": "2.5",
         "MODEL_CACHE_DIR": str(tmp_path),
         "LOG_LEVEL": "warning",
+        "BODY_TIMEOUT_SECONDS": "3.5",
+        "MEMORY_LIMIT_BYTES": "536870912",
+        "WORKERS": "2",
+        "REQUEST_MEMORY_BUDGET_BYTES": "1000000",
+        "ADMISSION_TIMEOUT_SECONDS": "0.5",
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
@@ -70,7 +80,26 @@ def test_reads_every_variable(monkeypatch, tmp_path):
         gcs_timeout=2.5,
         cache_dir=tmp_path,
         log_level="WARNING",
+        body_timeout=3.5,
+        memory_limit=536870912,
+        workers=2,
+        request_memory_budget=1000000,
+        admission_timeout=0.5,
     )
+    assert settings.memory_budget == 1000000
+
+
+def test_the_memory_budget_is_a_share_of_the_instance_memory(monkeypatch):
+    monkeypatch.setenv("MEMORY_LIMIT_BYTES", str(512 * 2**20))
+    assert Settings.from_env().memory_budget == int(512 * 2**20 * 0.45)
+    monkeypatch.setenv("WORKERS", "2")
+    assert Settings.from_env().memory_budget == int(512 * 2**20 * 0.45) // 2
+
+
+def test_the_instance_memory_defaults_to_what_the_machine_says():
+    settings = Settings.from_env()
+    assert settings.memory_limit > 0  # a cgroup limit or /proc/meminfo on Linux
+    assert settings.memory_budget == int(settings.memory_limit * 0.45)
 
 
 def test_is_frozen():
@@ -91,6 +120,10 @@ def test_is_frozen():
         ("MODEL_NAME", "a/b", "MODEL_NAME='a/b' must not contain '/'"),
         ("MODEL_VERSION", "1:2", "MODEL_VERSION='1:2' must not contain"),
         ("LOG_LEVEL", "loud", "LOG_LEVEL='LOUD' is not DEBUG, INFO, WARNING or ERROR"),
+        ("BODY_TIMEOUT_SECONDS", "-1", "BODY_TIMEOUT_SECONDS='-1' must be greater than 0"),
+        ("MEMORY_LIMIT_BYTES", "512Mi", "MEMORY_LIMIT_BYTES='512Mi' is not an integer"),
+        ("WORKERS", "0", "WORKERS='0' must be at least 1"),
+        ("ADMISSION_TIMEOUT_SECONDS", "x", "ADMISSION_TIMEOUT_SECONDS='x' is not a number"),
     ],
 )
 def test_bad_values_name_the_variable(monkeypatch, name, value, message):
