@@ -18,8 +18,9 @@ REPO = Path(__file__).resolve().parent.parent
 _NOT_TAKEN = frozenset({"MODEL_PATH", "MODEL_NAME", "MODEL_VERSION"})
 
 
-def settings(cpus: int) -> tuple[dict[str, str], str]:
-    """(environment variables deploy.sh sets for ``--cpu cpus``, how they were obtained).
+def settings(cpus: int, memory: str | None = None) -> tuple[dict[str, str], str]:
+    """(environment variables deploy.sh sets for ``--cpu cpus`` [``--memory memory``], how
+    they were obtained).
 
     Falls back to functions-framework's defaults (no variables) with the reason when
     deploy.sh is missing or refuses; the reason then appears in the results.
@@ -30,6 +31,7 @@ def settings(cpus: int) -> tuple[dict[str, str], str]:
     if not script.is_file():
         return {}, "no deploy.sh: functions-framework defaults"
     argv = [str(script), "--dry-run", "--cpu", str(cpus)]
+    argv += ["--memory", memory] if memory else []
     argv += ["--project", "bench-dry-run", "--region", "us-central1"]
     with tempfile.TemporaryDirectory(prefix="deploy-dry-run-") as tmp:
         result = subprocess.run(
@@ -48,4 +50,5 @@ def settings(cpus: int) -> tuple[dict[str, str], str]:
     pairs = (item.split("=", 1) for item in flags[0].split("=", 1)[1].split(","))
     env = {key: value for key, value in pairs if key not in _NOT_TAKEN}
     shown = " ".join(f"{k}={v}" for k, v in env.items())
-    return env, f"as deploy.sh --cpu {cpus} sets it: {shown}"
+    flags_text = f"--cpu {cpus}" + (f" --memory {memory}" if memory else "")
+    return env, f"as deploy.sh {flags_text} sets it: {shown}"

@@ -23,6 +23,7 @@ class Plan:
     min_requests: int
     throughput_repeats: int  # the median requests/s over these repeats
     invokes: int  # in-process predict/invoke pairs, and invokes per quantization mode
+    hostile_rounds: int  # rounds of 4 concurrent bodies at the size limit, per configuration
 
     def throughput_requests(self, clients: int) -> int:
         """Fixed request count for ``clients`` concurrent clients."""
@@ -41,6 +42,7 @@ FULL = Plan(
     min_requests=24,
     throughput_repeats=3,
     invokes=60,
+    hostile_rounds=3,
 )
 QUICK = Plan(
     name="quick",
@@ -54,4 +56,5 @@ QUICK = Plan(
     min_requests=8,
     throughput_repeats=1,
     invokes=10,
+    hostile_rounds=1,
 )

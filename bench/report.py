@@ -134,6 +134,39 @@ def wire_table(results: dict) -> list[str]:
     ]
 
 
+def reliability_table(results: dict) -> list[str]:
+    """Cost per body byte of each wire form, and peak memory per configuration."""
+    hostile = results["reliability"]
+    cost_rows = [
+        [label, _size(c["body_bytes"], ""), _size(c["peak_bytes"], ""), f"{c['per_body_byte']:.2f}"]
+        for label, c in hostile["cost"].items()
+    ]
+    lines = _table(
+        ["wire form", "body", "peak decode + run allocations", "bytes per body byte"],
+        cost_rows,
+        "lrrr",
+    )
+    runs = [
+        [
+            label,
+            _size(run["baseline_pss_bytes"], ""),
+            _size(run["peak_pss_bytes"], ""),
+            ", ".join(f"{n} x {status}" for status, n in run["statuses"].items()),
+        ]
+        for label, run in hostile["concurrent"].items()
+    ]
+    upload = hostile["upload_200mb"]
+    return [
+        *lines,
+        "",
+        *_table(["configuration", "PSS before", "peak PSS", "answers"], runs, "lrrl"),
+        "",
+        f"A 200 MB upload refused at its header added {upload['added_bytes'] / MB:.1f} MB of "
+        f"resident memory (the server stopped reading after {upload['sent_bytes'] / MB:.0f} MB "
+        "were sent).",
+    ]
+
+
 def modes_table(results: dict) -> list[str]:
     """Size and invoke latency per quantization mode."""
     modes = results["modes"]
@@ -226,6 +259,15 @@ def markdown(results: dict, targets: list[Target]) -> str:
         "blocks with a bare invoke() of the same model in the benchmark process.",
         "",
         *wire_table(results),
+        "",
+        "## Memory under hostile load, MobileNetV2 int8",
+        "",
+        f"4 clients send a {results['reliability']['body_bytes'] / MB:.1f} MB TF Serving JSON "
+        f"body at once ({plan['hostile_rounds']} rounds); the function as deploy.sh configures "
+        "one vCPU (1 worker, 4 threads, 4 interpreters) at each --memory, and once with no "
+        "budget. PSS of the whole process tree, sampled every 20 ms.",
+        "",
+        *reliability_table(results),
         "",
         "## Quantization modes, MobileNetV2-sized network (1 interpreter thread)",
         "",

@@ -1,7 +1,7 @@
 """The targets the README reports against, checked on one run's figures.
 
 Every target yields a row, met or not: a miss is a ``MISS`` with its figure, never dropped.
-Ratios compare figures measured in the same run. Targets come from issues 2, 3, 5 and 8.
+Ratios compare figures measured in the same run. Targets come from issues 2, 3, 5, 8 and 11.
 """
 
 from __future__ import annotations
@@ -84,6 +84,7 @@ def evaluate(results: dict) -> list[Target]:
             predict_over <= 0.05,
         ),
         *wire_targets(results["wire"]),
+        *reliability_targets(results["reliability"]),
         Target(
             "HTTP p50 overhead over in-process predict, bundled model",
             "< 2 ms",
@@ -145,3 +146,37 @@ def wire_targets(wire: dict) -> list[Target]:
             wire["parse_fp32_ms"] < 0.3,
         ),
     ]
+
+
+def reliability_targets(hostile: dict) -> list[Target]:
+    """Issue 11: memory bounded under concurrent bodies at the limit and huge uploads."""
+    runs = hostile["concurrent"]
+    rows = []
+    for label, limit in (("512Mi", 512 * 2**20), ("1Gi", 2**30)):
+        run = runs[f"deploy.sh --cpu 1 --memory {label}"]
+        peak = run["peak_pss_bytes"]
+        served = ", ".join(f"{n} x {status}" for status, n in run["statuses"].items())
+        rows += [
+            Target(
+                f"peak memory, 4 concurrent JSON bodies at the limit, --cpu 1 --memory {label}",
+                "<= 300 MB",
+                f"{peak / MB:.0f} MB (answers: {served})",
+                peak <= 300 * MB,
+            ),
+            Target(
+                f"the budget keeps that peak below the configured memory ({label})",
+                f"< {limit / MB:.0f} MB",
+                f"{peak / MB:.0f} MB, {100 * peak / limit:.0f}% of it",
+                peak < limit,
+            ),
+        ]
+    upload = hostile["upload_200mb"]["added_bytes"]
+    rows.append(
+        Target(
+            "resident memory added by a 200 MB upload",
+            "< 10 MB",
+            f"{upload / MB:.1f} MB",
+            upload < 10 * MB,
+        )
+    )
+    return rows

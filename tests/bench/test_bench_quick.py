@@ -39,6 +39,11 @@ TARGETS = (
     "V2 binary raw INT8 in: p50 vs bare invoke(), MobileNetV2 int8",
     "throughput at 4 clients: V2 binary vs TF Serving JSON, MobileNetV2 int8",
     "224x224x3 FP32 binary body to the interpreter's input",
+    "peak memory, 4 concurrent JSON bodies at the limit, --cpu 1 --memory 512Mi",
+    "the budget keeps that peak below the configured memory (512Mi)",
+    "peak memory, 4 concurrent JSON bodies at the limit, --cpu 1 --memory 1Gi",
+    "the budget keeps that peak below the configured memory (1Gi)",
+    "resident memory added by a 200 MB upload",
 )
 OTHER_ROWS = (
     "Model.predict vs bare invoke(), MobileNetV2 int8",
@@ -54,6 +59,10 @@ OTHER_ROWS = (
     "V2 binary FP32 in, binary out",
     "V2 binary raw INT8 in, binary out",
     "Throughput, 4 clients, same server: V2 binary FP32",
+    "TF Serving JSON (instances) |",
+    "V2 binary |",
+    "deploy.sh --cpu 1 --memory 512Mi |",
+    "A 200 MB upload refused at its header added",
     "upload (files .gcloudignore lets through)",
     "installed runtime dependencies (requirements.txt)",
 )

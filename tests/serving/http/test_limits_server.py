@@ -169,10 +169,10 @@ def test_a_trickling_body_is_cut_off_at_the_deadline(server):
 
 @pytest.fixture
 def budget_server() -> Iterator[Server]:
-    """Room for one 16 KB JSON body at a time (16 bytes of memory per body byte)."""
+    """Room for one 16 KB JSON body at a time (20 bytes of memory per JSON body byte)."""
     with running_server(
         BUNDLED_MODEL,
-        REQUEST_MEMORY_BUDGET_BYTES=str(16 * 20_000),
+        REQUEST_MEMORY_BUDGET_BYTES=str(20 * 16_000),
         ADMISSION_TIMEOUT_SECONDS="0.5",
         BODY_TIMEOUT_SECONDS="3",
         **AS_DEPLOYED,
@@ -215,7 +215,7 @@ def test_a_request_larger_than_the_whole_budget_is_413(budget_server):
 
 
 def test_binary_bodies_cost_less_than_json_bodies(budget_server, models: Path):
-    """A 40 KB binary body fits where a 40 KB JSON body could not (2 vs 16 bytes per byte)."""
+    """A 40 KB binary body fits where a 40 KB JSON body could not (2 vs 20 bytes per byte)."""
     import numpy as np
 
     x = np.zeros((150, 8, 8, 1), np.float32)  # 38,400 bytes of tensor data
