@@ -110,13 +110,17 @@ def unsupported_verb(call: Call) -> Reply:
     raise NotFound(f"':{call.params['verb']}' is not supported; this server answers ':predict'")
 
 
+def server_version() -> str:
+    """The server's version: the installed package's, else the source tree's."""
+    try:
+        return metadata.version("tflite-cloud-function")
+    except metadata.PackageNotFoundError:
+        return "0.1.0"
+
+
 def v2_server_metadata(call: Call) -> Reply:
     """Open Inference Protocol server metadata, with the extensions supported."""
-    try:
-        version = metadata.version("tflite-cloud-function")
-    except metadata.PackageNotFoundError:
-        version = "0.1.0"
-    return 200, v2.server_metadata(version)
+    return 200, v2.server_metadata(server_version())
 
 
 def v2_live(call: Call) -> Reply:
@@ -150,3 +154,10 @@ def v2_infer(call: Call) -> Reply:
     request = v2.decode_infer(call.read_body(), header_length, model)
     response = call.infer(model, request)
     return 200, v2.encode_infer(response, request)
+
+
+def openapi_document(call: Call) -> Reply:
+    """The OpenAPI document of every route (built on first use; never loads the model)."""
+    from serving.http import openapi  # imported here: no cost to the cold start
+
+    return 200, Encoded(openapi.encoded(server_version()))

@@ -40,6 +40,7 @@ ROUTES: tuple[Route, ...] = (
     _route(rf"/v2/models/{_NAME}{_VERSION}", GET=ep.v2_model_metadata),
     _route(rf"/v2/models/{_NAME}{_VERSION}/ready", GET=ep.v2_model_ready),
     _route(rf"/v2/models/{_NAME}{_VERSION}/infer", POST=ep.v2_infer),
+    _route(r"/openapi.json", GET=ep.openapi_document),
 )
 
 

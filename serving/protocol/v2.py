@@ -25,6 +25,9 @@ PLATFORM = "tensorflow_lite"
 EXTENSIONS = ("binary_tensor_data",)
 MAX_RANK = 16  # far above any TFLite model; bounds the work a hostile shape can ask for
 MAX_DIMENSION = 2**31 - 1  # TFLite dimensions are int32
+# numpy refuses a shape whose non-zero dimensions multiply past its index range even when
+# another dimension is 0; no body within the size limit holds this many elements anyway.
+MAX_ELEMENTS = 2**31 - 1
 
 
 def decode_infer(data: bytes, header_length: str | None, model: Model) -> InferRequest:
@@ -120,6 +123,12 @@ def _shape(value: Any, what: str) -> tuple[int, ...]:
         raise BadRequest(f"{what}: 'shape' has {len(value)} dimensions, at most {MAX_RANK}")
     if any(d < 0 or d > MAX_DIMENSION for d in value):
         raise BadRequest(f"{what}: 'shape' {value} has a dimension outside [0, {MAX_DIMENSION}]")
+    elements = math.prod(d for d in value if d)
+    if elements > MAX_ELEMENTS:
+        raise BadRequest(
+            f"{what}: 'shape' {value} multiplies to {elements} elements (zero dimensions "
+            f"aside), at most {MAX_ELEMENTS}"
+        )
     return tuple(value)
 
 

@@ -214,6 +214,12 @@ def test_malformed_binary_bodies_are_400_and_the_next_request_works(
     [
         ([0, 2**40], "input 'pixels': 'shape' [0, 1099511627776] has a dimension outside"),
         ([1] * 80, "input 'pixels': 'shape' has 80 dimensions, at most 16"),
+        (
+            [0, 2**31 - 1, 2**31 - 1, 2**31 - 1],
+            "input 'pixels': 'shape' [0, 2147483647, 2147483647, 2147483647] multiplies to "
+            "9903520300447984150353281023 elements (zero dimensions aside), at most 2147483647",
+        ),
+        ([0, 2**16, 2**16], "multiplies to 4294967296 elements (zero dimensions aside)"),
         ([1, 8.0, 8, 1], "input 'pixels': 'shape' must be a list of integers"),
         ([1, True, 8, 1], "input 'pixels': 'shape' must be a list of integers"),
     ],
@@ -224,6 +230,20 @@ def test_hostile_shapes_are_400(models, client_for, shape, message):
     response = client.post(URL, json=body)
     assert response.status_code == 400
     assert message in response.json["error"]
+
+
+def test_zero_size_shape_with_huge_dimensions_is_400_in_binary_too(models, client_for):
+    client = client_for(models / "int8.tflite")
+    tensor = {"name": "x", "shape": [0, 2**31 - 1, 2**31 - 1], "datatype": "FP32"}
+    body, headers = binary_request(
+        {"inputs": [{**tensor, "parameters": {"binary_data_size": 0}}]}, b""
+    )
+    response = client.post(URL, data=body, headers=headers)
+    assert response.status_code == 400, response.data[:300]
+    assert response.json == {
+        "error": "input 'x': 'shape' [0, 2147483647, 2147483647] multiplies to "
+        "4611686014132420609 elements (zero dimensions aside), at most 2147483647"
+    }
 
 
 def test_datatype_that_is_not_a_string_is_400(models, client_for):
