@@ -18,13 +18,7 @@ from collections.abc import Callable
 
 import flask
 
-from serving.errors import (
-    BadRequest,
-    PayloadTooLarge,
-    RequestTimeout,
-    ServingError,
-    UnsupportedMediaType,
-)
+from serving.errors import BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
 from serving.http.watchdog import WATCHDOG, shut_reading
 
 _CHUNK = 1 << 20  # reads per body stay few; the watchdog, not the chunk size, bounds time
@@ -65,20 +59,22 @@ def read(request: flask.Request, *, limit: int, timeout: float, admit: Admit) ->
     than ``timeout`` seconds, or :class:`BadRequest` (400) for an empty or corrupt body.
     """
     sock: socket.socket | None = request.environ.get("gunicorn.socket")
+    encoding = encoding_of(request.headers.get("Content-Encoding"))
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        shut_reading(sock)  # not a byte of it is read, or drained
+        raise PayloadTooLarge(
+            f"request body of {declared} bytes is over the limit of {limit} bytes "
+            "(MAX_REQUEST_BYTES)"
+        )
+    # A compressed body may inflate up to the limit whatever its size on the wire. A body
+    # refused here (415 above, 503 from admit) is at most the limit: gunicorn's bounded
+    # drain (64 KiB, 5 s) skips it and keeps the connection usable.
+    admit(limit if declared is None or encoding is not Encoding.IDENTITY else declared)
     try:
-        encoding = encoding_of(request.headers.get("Content-Encoding"))
-        declared = request.content_length
-        if declared is not None and declared > limit:
-            raise PayloadTooLarge(
-                f"request body of {declared} bytes is over the limit of {limit} bytes "
-                "(MAX_REQUEST_BYTES)"
-            )
-        # A compressed body may inflate up to the limit whatever its size on the wire.
-        admitted = limit if declared is None or encoding is not Encoding.IDENTITY else declared
-        admit(admitted)
         data = _read_within(request, limit, timeout, sock)
-    except ServingError:
-        shut_reading(sock)  # what the client still sends is not read, and not drained
+    except (PayloadTooLarge, RequestTimeout):
+        shut_reading(sock)  # the rest is not read, and not drained
         raise
     if encoding is not Encoding.IDENTITY:
         data = inflate(data, encoding, limit)

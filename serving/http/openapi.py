@@ -376,11 +376,15 @@ _SCHEMAS: dict[str, Schema] = {
 _ERROR_STATUSES = {
     "400": "The body is malformed or does not fit the model (names the field and the problem).",
     "404": "No such model, version or path.",
-    "413": "The body (or what it inflates to) is over MAX_REQUEST_BYTES.",
+    "408": "The body did not arrive within BODY_TIMEOUT_SECONDS; the connection is closed.",
+    "413": "The body (or what it inflates to) is over MAX_REQUEST_BYTES, or would need more "
+    "memory to decode than the process's whole request budget (REQUEST_MEMORY_BUDGET_BYTES).",
     "415": "A Content-Encoding other than identity, gzip or deflate.",
     "500": "An unexpected failure (the traceback is in the logs under `request_id`), or a "
     "misconfigured setting (named).",
-    "503": "The model cannot be loaded; the next request tries again.",
+    "503": "The model cannot be loaded (the next request tries again), or the request's "
+    "memory did not fit the budget within ADMISSION_TIMEOUT_SECONDS (`Retry-After` says when "
+    "to try again).",
 }
 _RESPONSES: dict[str, Schema] = {
     status: {
@@ -388,6 +392,12 @@ _RESPONSES: dict[str, Schema] = {
         "content": {_JSON: {"schema": _ref("InternalError" if status == "500" else "Error")}},
     }
     for status, description in _ERROR_STATUSES.items()
+}
+_RESPONSES["503"]["headers"] = {
+    "Retry-After": {
+        "description": "seconds to wait, when the memory budget was full (not on a load failure)",
+        "schema": {"type": "string"},
+    }
 }
 _RESPONSES["405"] = {
     "description": "The path exists, not for this method; `Allow` lists the methods (any "
@@ -459,7 +469,7 @@ def _operation(
 
 
 _GET_ERRORS = ("404", "500", "503")
-_POST_ERRORS = ("400", "404", "413", "415", "500", "503")
+_POST_ERRORS = ("400", "404", "408", "413", "415", "500", "503")
 _TF, _V2, _DOC = "TensorFlow Serving REST API", "Open Inference Protocol (KServe V2)", "Contract"
 
 _PREDICT_BODY: Schema = {
