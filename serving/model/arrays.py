@@ -13,10 +13,12 @@ import numpy as np
 from serving.errors import BadRequest
 
 
-def to_array(value: Any, *, what: str) -> np.ndarray:
+def to_array(value: Any, *, what: str, booleans_possible: bool = True) -> np.ndarray:
     """A JSON value (number or nested lists) as a numeric or boolean array.
 
-    Rejects ragged nesting, strings, nulls and objects with a message naming ``what``.
+    Rejects ragged nesting, strings, nulls, objects, and booleans mixed among numbers
+    (numpy would take them as 1 and 0) with a message naming ``what``. A caller that knows
+    no boolean can be in ``value`` (its JSON text has no ``true``/``false``) skips that scan.
     """
     try:
         array = np.asarray(value)
@@ -24,7 +26,22 @@ def to_array(value: Any, *, what: str) -> np.ndarray:
         raise BadRequest(f"{what}: ragged nested lists (rows of different lengths)") from e
     if array.dtype.kind not in "biuf":
         raise BadRequest(f"{what}: expected numbers, received {_describe(value, array)}")
+    if booleans_possible and array.dtype.kind in "iuf" and _holds_a_boolean(value):
+        raise BadRequest(f"{what}: expected numbers, received booleans mixed among numbers")
     return array
+
+
+def _holds_a_boolean(value: Any) -> bool:
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, list):
+            if any(type(v) is bool for v in item):
+                return True
+            pending.extend(v for v in item if isinstance(v, list))
+        elif type(item) is bool:
+            return True
+    return False
 
 
 def _describe(value: Any, array: np.ndarray) -> str:

@@ -34,6 +34,11 @@ def loads(data: bytes, *, what: str = "request body") -> Any:
     raise BadRequest(f"malformed JSON in {what}: {error}") from error
 
 
+def may_hold_booleans(data: bytes) -> bool:
+    """Whether a JSON text can contain ``true`` or ``false`` at all (most tensors cannot)."""
+    return b"true" in data or b"false" in data
+
+
 def dumps(body: Any, *, finite: bool = True) -> bytes:
     """Encode a response body; numpy arrays are written directly.
 

@@ -10,6 +10,8 @@ Float values may be ``NaN``, ``Infinity`` or ``-Infinity``, in requests and answ
 from __future__ import annotations
 
 import enum
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -44,18 +46,22 @@ def decode_predict(data: bytes, model: Model) -> tuple[InferRequest, Layout]:
     if key is not None and not isinstance(key, str):
         raise BadRequest(f"'signature_name' must be a string, received {type(key).__name__}")
     signature = model.signature(key)
+    array = functools.partial(to_array, booleans_possible=jsonio.may_hold_booleans(data))
     if has_rows:
-        inputs, layout = _rows(body["instances"], signature), Layout.ROW
+        inputs, layout = _rows(body["instances"], signature, array), Layout.ROW
     else:
-        inputs, layout = _columns(body["inputs"], signature), Layout.COLUMNAR
+        inputs, layout = _columns(body["inputs"], signature, array), Layout.COLUMNAR
     return InferRequest(inputs=inputs, signature=signature.key), layout
 
 
-def _rows(instances: Any, signature: Signature) -> dict[str, np.ndarray]:
+ToArray = Callable[..., np.ndarray]
+
+
+def _rows(instances: Any, signature: Signature, to_array: ToArray) -> dict[str, np.ndarray]:
     if not isinstance(instances, list) or not instances:
         raise BadRequest("'instances' must be a non-empty list")
     if not isinstance(instances[0], dict):
-        return _single_input(instances, signature, "each instance must be an object")
+        return _single_input(instances, signature, "each instance must be an object", to_array)
     if not all(isinstance(instance, dict) for instance in instances):
         raise BadRequest("'instances' mixes objects and values: use one form for every instance")
     columns: dict[str, list[Any]] = {}
@@ -70,13 +76,15 @@ def _rows(instances: Any, signature: Signature) -> dict[str, np.ndarray]:
     return {name: to_array(values, what=f"input {name!r}") for name, values in columns.items()}
 
 
-def _columns(inputs: Any, signature: Signature) -> dict[str, np.ndarray]:
+def _columns(inputs: Any, signature: Signature, to_array: ToArray) -> dict[str, np.ndarray]:
     if isinstance(inputs, dict):
         return {name: to_array(value, what=f"input {name!r}") for name, value in inputs.items()}
-    return _single_input(inputs, signature, "'inputs' must be an object")
+    return _single_input(inputs, signature, "'inputs' must be an object", to_array)
 
 
-def _single_input(value: Any, signature: Signature, form: str) -> dict[str, np.ndarray]:
+def _single_input(
+    value: Any, signature: Signature, form: str, to_array: ToArray
+) -> dict[str, np.ndarray]:
     """An unnamed value is the signature's only input; with several inputs, names are needed."""
     specs = signature.inputs
     if len(specs) != 1:

@@ -46,9 +46,10 @@ def decode_infer(data: bytes, header_length: str | None, model: Model) -> InferR
     if not isinstance(tensors, list) or not tensors:
         raise BadRequest("'inputs' must be a non-empty list of tensors")
     tail = v2_binary.Tail(tail_bytes)
+    booleans = jsonio.may_hold_booleans(header)
     inputs: dict[str, np.ndarray] = {}
     for position, tensor in enumerate(tensors):
-        name, array = _input(tensor, position, signature, tail)
+        name, array = _input(tensor, position, signature, tail, booleans)
         if name in inputs:
             raise BadRequest(f"input {name!r} is given twice")
         inputs[name] = array
@@ -63,7 +64,7 @@ def decode_infer(data: bytes, header_length: str | None, model: Model) -> InferR
 
 
 def _input(
-    tensor: Any, position: int, signature: Signature, tail: v2_binary.Tail
+    tensor: Any, position: int, signature: Signature, tail: v2_binary.Tail, booleans: bool
 ) -> tuple[str, np.ndarray]:
     if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
         raise BadRequest(f"inputs[{position}] must be an object with a string 'name'")
@@ -90,10 +91,12 @@ def _input(
         return name, v2_binary.decode(tail.take(size, what=what), datatype, shape, what=what)
     if "data" not in tensor:
         raise BadRequest(f"{what}: missing 'data' (or parameters.binary_data_size)")
-    return name, _json_data(tensor["data"], datatype, shape, what)
+    return name, _json_data(tensor["data"], datatype, shape, what, booleans)
 
 
-def _json_data(data: Any, datatype: Datatype, shape: tuple[int, ...], what: str) -> np.ndarray:
+def _json_data(
+    data: Any, datatype: Datatype, shape: tuple[int, ...], what: str, booleans: bool
+) -> np.ndarray:
     if datatype is Datatype.BYTES:
         flat = data if isinstance(data, list) else [data]
         while flat and isinstance(flat[0], list):  # nested lists of strings
@@ -102,7 +105,7 @@ def _json_data(data: Any, datatype: Datatype, shape: tuple[int, ...], what: str)
             raise BadRequest(f"{what}: BYTES data must be strings")
         array = np.array([item.encode() for item in flat], dtype=object)
     else:
-        array = to_array(data, what=what)
+        array = to_array(data, what=what, booleans_possible=booleans)
     count = math.prod(shape)
     if array.size != count:
         raise BadRequest(

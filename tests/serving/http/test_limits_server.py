@@ -238,3 +238,28 @@ def test_binary_bodies_cost_less_than_json_bodies(budget_server, models: Path):
         timeout=30,
     )
     assert response.status_code == 200, response.text
+
+
+def test_a_small_body_refused_unread_leaves_the_connection_usable(server):
+    """415 before the body is read: the next request on the same connection is served.
+
+    Found by the schemathesis run: cutting such a connection's read side made gunicorn
+    answer the body's buffered bytes as a request of their own (an HTML 400).
+    """
+    body = json.dumps(GOOD).encode()
+    with connect(server) as sock:
+        sock.sendall(
+            f"POST {PREDICT} HTTP/1.1\r\nHost: localhost\r\nContent-Encoding: null\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        status, headers, answer = read_response(sock)
+        assert status == 415
+        assert headers["content-type"] == "application/json"
+        assert json.loads(answer)["error"].startswith("Content-Encoding 'null' is not supported")
+        send_head(sock, len(body))
+        sock.sendall(body)
+        status, headers, answer = read_response(sock)
+    assert status == 200
+    assert headers["content-type"] == "application/json"
+    assert "predictions" in json.loads(answer)

@@ -78,3 +78,18 @@ def test_coerce_casts_values_the_type_holds(values, dtype, expected):
 def test_coerce_refuses_values_the_type_cannot_hold(values, dtype, message):
     with pytest.raises(BadRequest, match=message):
         arrays.coerce(np.asarray(values), np.dtype(dtype), what="input 'x'")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [[1.5, True], [[0.0, 1.0], [False, 2.0]], [[[1], [2]], [[3], [True]]], [0, False]],
+)
+def test_booleans_mixed_among_numbers_are_refused(value):
+    with pytest.raises(BadRequest, match="input 'x': expected numbers, received booleans mixed"):
+        arrays.to_array(value, what="input 'x'")
+
+
+def test_all_booleans_stay_booleans_and_the_scan_can_be_skipped():
+    assert arrays.to_array([True, False], what="x").dtype == np.bool_
+    # A caller whose JSON text has no true/false literal skips the scan.
+    assert arrays.to_array([1.5, 2.0], what="x", booleans_possible=False).tolist() == [1.5, 2.0]

@@ -237,3 +237,19 @@ def test_a_quantized_input_refuses_non_finite_tokens(models, client_for, token):
     response = client.post("/v1/models/model:predict", data=body)
     assert response.status_code == 400
     assert response.json == {"error": "input 'pixels': NaN or infinite values cannot be quantized"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"instances": [[[[True]] + [[0.5]] * 7] * 8]},
+        {"inputs": {"pixels": [[[[0.5]] * 7 + [[False]]] * 8]}},
+    ],
+)
+def test_booleans_among_numbers_are_400(models, client_for, body):
+    client = client_for(models / "int8.tflite")
+    response = client.post("/v1/models/model:predict", json=body)
+    assert response.status_code == 400
+    assert response.json == {
+        "error": "input 'pixels': expected numbers, received booleans mixed among numbers"
+    }

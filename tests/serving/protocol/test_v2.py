@@ -174,3 +174,14 @@ def test_routes(models, client_for, method, path, status):
     assert response.status_code == status
     if status == 405:
         assert response.headers["Allow"]
+
+
+def test_booleans_among_numbers_are_400(models, client_for):
+    client = client_for(models / "int8.tflite")
+    data = [0.5] * 63 + [True]
+    body = {"inputs": [{**PIXELS, "data": data}], "parameters": {"binary_data_output": False}}
+    response = client.post("/v2/models/model/infer", json=body)
+    assert response.status_code == 400
+    assert response.json == {
+        "error": "input 'pixels': expected numbers, received booleans mixed among numbers"
+    }
