@@ -35,6 +35,7 @@ def handle(request: flask.Request, runtime: Runtime | None = None) -> flask.Resp
         runtime=runtime,
         params={},
         headers=request.headers,
+        query=request.args,
         read_body=lambda: body.read(request, runtime.settings.max_request_bytes),
     )
     headers: dict[str, str] = {"X-Request-Id": request_id}

@@ -98,7 +98,13 @@ def test_health_and_metadata(client):
     assert client.is_model_ready("model")
     assert "binary_tensor_data" in client.get_server_metadata()["extensions"]
     meta = client.get_model_metadata("model")
-    assert meta["inputs"][0]["parameters"]["accepted_datatypes"] == ["FP32", "FP16", "INT8"]
+    # BYTES: the input is shaped like pictures, so it also takes encoded pictures.
+    assert meta["inputs"][0]["parameters"]["accepted_datatypes"] == [
+        "FP32",
+        "FP16",
+        "INT8",
+        "BYTES",
+    ]
 
 
 @pytest.mark.parametrize(
