@@ -134,6 +134,28 @@ def wire_table(results: dict) -> list[str]:
     ]
 
 
+def images_table(results: dict) -> list[str]:
+    """A raw JPEG and the same picture as JSON numbers to :predict, against a bare invoke."""
+    found = results["images"]
+    rows = [
+        [
+            form["label"],
+            _size(found["bodies"][key], ""),
+            _ms(form["p50_ms"]),
+            _ms(form["invoke_ms"]),
+            f"{form['ratio']:.2f}x",
+        ]
+        for key, form in found["forms"].items()
+    ]
+    lines = _table(["form", "request body", "p50", "bare invoke()", "ratio"], rows, "lrrrr")
+    return [
+        *lines,
+        "",
+        f"Decode + preprocess of the {found['picture']} alone (header check, decode, "
+        f"normalise-and-quantize lookup): {_ms(found['preprocess_ms'])}.",
+    ]
+
+
 def modes_table(results: dict) -> list[str]:
     """Size and invoke latency per quantization mode."""
     modes = results["modes"]
@@ -226,6 +248,13 @@ def markdown(results: dict, targets: list[Target]) -> str:
         "blocks with a bare invoke() of the same model in the benchmark process.",
         "",
         *wire_table(results),
+        "",
+        "## Pictures in, MobileNetV2 int8 with metadata, one client",
+        "",
+        "The same picture as a raw JPEG body and as JSON numbers (decoded and normalised by the "
+        "client), each p50 in alternating blocks with a bare invoke() of the same model.",
+        "",
+        *images_table(results),
         "",
         "## Quantization modes, MobileNetV2-sized network (1 interpreter thread)",
         "",

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import latency, memory, modes, servers, throughput, wire
+from bench import images, latency, memory, modes, servers, throughput, wire
 from bench.plan import Plan
 
 BUCKET = "bench-models"
@@ -201,6 +201,9 @@ def run(
     }
     print("wire forms", file=sys.stderr, flush=True)
     wire_forms = wire.measure(int8, instances_body(image_x), image_x, deployed_env, plan, log_dir)
+    print("pictures in", file=sys.stderr, flush=True)
+    pictures = build_dir / manifest["pictures"]["tflite"]
+    picture_forms = images.measure(pictures, deployed_env, plan, log_dir)
     print("quantization modes", file=sys.stderr, flush=True)
     files = {m: build_dir / f for m, f in manifest["mobilenet"]["tflite"].items()}
     quantization = modes.measure(files, image_x, plan.invokes)
@@ -216,5 +219,6 @@ def run(
         "in_process_throughput": {"pool_size": pool, "rates": in_process_rate},
         "modes": quantization,
         "wire": wire_forms,
+        "images": picture_forms,
         "bodies": {s.key: len(s.spec.body) for s in subject_list},
     }

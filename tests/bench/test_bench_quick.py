@@ -39,6 +39,8 @@ TARGETS = (
     "V2 binary raw INT8 in: p50 vs bare invoke(), MobileNetV2 int8",
     "throughput at 4 clients: V2 binary vs TF Serving JSON, MobileNetV2 int8",
     "224x224x3 FP32 binary body to the interpreter's input",
+    "raw 224x224 JPEG to :predict: p50 vs bare invoke(), MobileNetV2 int8",
+    "JPEG decode + preprocess alone, MobileNetV2 int8 input",
 )
 OTHER_ROWS = (
     "Model.predict vs bare invoke(), MobileNetV2 int8",
@@ -54,6 +56,9 @@ OTHER_ROWS = (
     "V2 binary FP32 in, binary out",
     "V2 binary raw INT8 in, binary out",
     "Throughput, 4 clients, same server: V2 binary FP32",
+    "raw JPEG to :predict",
+    "same picture as JSON numbers",
+    "Decode + preprocess of the",
     "upload (files .gcloudignore lets through)",
     "installed runtime dependencies (requirements.txt)",
 )
