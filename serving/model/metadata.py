@@ -17,13 +17,15 @@ from __future__ import annotations
 import enum
 import io
 import math
-import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from serving.model.flatbuffer import FlatbufferError, Table
 from serving.model.tensors import Signature, TensorSpec
+
+if TYPE_CHECKING:
+    import zipfile
 
 METADATA_NAME = "TFLITE_METADATA"
 _MODEL_IDENTIFIER = b"TFL3"
@@ -135,6 +137,8 @@ def read(content: bytes, signatures: Sequence[Signature]) -> ModelMetadata | Non
 
     Raises :class:`MetadataError` when the metadata is present but malformed.
     """
+    import zipfile  # only here: a model without metadata never pays for importing it
+
     try:
         return _read(memoryview(content), content, signatures)
     except (FlatbufferError, UnicodeDecodeError, zipfile.BadZipFile, KeyError) as e:
@@ -253,6 +257,8 @@ def _archive(content: bytes) -> zipfile.ZipFile | None:
     """The zip of associated files appended to the model, if any."""
     if b"PK\x05\x06" not in content[-(1 << 16) - 22 :]:
         return None
+    import zipfile
+
     try:
         return zipfile.ZipFile(io.BytesIO(content))
     except zipfile.BadZipFile:
