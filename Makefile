@@ -17,7 +17,7 @@ find_python = $(or $(shell ls -d $(PYENV_ROOT)/versions/$(1).*/bin/python$(1) 2>
 PYTHON312 ?= $(call find_python,3.12)
 PYTHON313 ?= $(call find_python,3.13)
 
-.PHONY: serve test lint pytest pytest-legacy pytest-py312 pytest-py313 model bench bench-quick clean
+.PHONY: serve test lint pytest pytest-legacy pytest-py312 pytest-py313 model examples bench bench-quick clean
 
 # The deployed dependencies only (requirements.txt): what `serve` runs on.
 $(RUNTIME)/.installed: requirements.txt
@@ -83,6 +83,10 @@ test: lint pytest pytest-legacy pytest-py312 pytest-py313
 # Rebuild model/quantized_model.tflite: train the digits CNN (fixed seed), quantize via the CLI.
 model: $(DEV)/.installed
 	$(DEV)/bin/python model/train_digits.py
+
+# Rewrite the README's example pictures model/examples/<digit>.png from scikit-learn's digits.
+examples: $(DEV)/.installed
+	$(DEV)/bin/python model/examples/make_examples.py
 
 # Side-by-side benchmark (README "Benchmarks"): writes bench/results.md, .json and .png.
 bench: $(DEV)/.installed $(RUNTIME)/.installed

@@ -11,6 +11,9 @@ with a ``manifest.json`` written last: a directory without it is rebuilt from sc
   downloaded) as a SavedModel and as .tflite in four modes through the converter's own
   ``convert.quantize.convert``. ``full`` is the real size (224x224, alpha 1.0); ``quick``
   is a small stand-in (96x96, alpha 0.35) so the smoke test fits in its time budget.
+- ``mobilenet-int8-pictures.tflite``: the int8 model with TFLite metadata written by the
+  converter's own writer (``convert.metadata``): input normalisation ``(pixel - 127.5) /
+  127.5`` (raw 0..255 to the calibration's -1..1) and 1000 labels, for ``bench.images``.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD = REPO / "build" / "bench"
-VERSION = "v1"  # bump when what is built changes: old caches are then ignored
+VERSION = "v2"  # bump when what is built changes: old caches are then ignored
 MODES = ("float32", "dynamic", "float16", "int8")
 
 
@@ -123,8 +126,14 @@ def build(variant: str) -> dict:
         tflite[mode] = path.name
         timings[f"convert_{mode}_s"] = time.perf_counter() - started
 
+    started = time.perf_counter()
+    pictures = out / "mobilenet-int8-pictures.tflite"
+    with_picture_metadata(out / tflite["int8"], pictures)
+    timings["picture_metadata_s"] = time.perf_counter() - started
+
     manifest = {
         "version": VERSION,
+        "pictures": {"tflite": pictures.name, "mean": PICTURE_MEAN, "std": PICTURE_STD},
         "variant": variant,
         "mobilenet": {
             "description": f"MobileNetV2 {v.image_size}x{v.image_size} alpha {v.alpha}",
@@ -146,6 +155,27 @@ def build(variant: str) -> dict:
     except OSError:  # another run finished the same build first: use that one
         shutil.rmtree(out, ignore_errors=True)
     return manifest
+
+
+PICTURE_MEAN = PICTURE_STD = 127.5
+
+
+def with_picture_metadata(source: Path, target: Path) -> None:
+    """Write ``source`` with picture normalisation and 1000 labels in its TFLite metadata."""
+    from convert import metadata, tflite_file
+
+    content = source.read_bytes()
+    (signature,) = tflite_file.signatures(tflite_file.read(content))
+    (input_name, _), (output_name, _) = signature.inputs[0], signature.outputs[0]
+    found = metadata.Metadata(
+        name="MobileNetV2 (random weights)",
+        labels=[f"class {i}" for i in range(1000)],
+        label_outputs={(signature.key, output_name)},
+        normalization={
+            (signature.key, input_name): metadata.Normalization((PICTURE_MEAN,), (PICTURE_STD,))
+        },
+    )
+    target.write_bytes(metadata.attach(content, found))
 
 
 def load_manifest(variant: str) -> dict | None:

@@ -108,21 +108,26 @@ def overhead_table(results: dict) -> list[str]:
     return _table(["comparison", "measured", "reference", "overhead"], rows, "lrrr")
 
 
-def wire_table(results: dict) -> list[str]:
-    """Each wire form's p50 against the bare invoke measured beside it, and the rest."""
-    wire = results["wire"]
+def _forms_table(found: dict) -> list[str]:
+    """One row per form: body size, p50, the bare invoke measured beside it, their ratio."""
     rows = [
         [
             form["label"],
-            _size(wire["bodies"][key], ""),
+            _size(found["bodies"][key], ""),
             _ms(form["p50_ms"]),
             _ms(form["invoke_ms"]),
             f"{form['ratio']:.2f}x",
         ]
-        for key, form in wire["forms"].items()
+        for key, form in found["forms"].items()
     ]
+    return _table(["form", "request body", "p50", "bare invoke()", "ratio"], rows, "lrrrr")
+
+
+def wire_table(results: dict) -> list[str]:
+    """Each wire form's p50 against the bare invoke measured beside it, and the rest."""
+    wire = results["wire"]
     rates = wire["throughput_4_clients"]
-    lines = _table(["form", "request body", "p50", "bare invoke()", "ratio"], rows, "lrrrr")
+    lines = _forms_table(wire)
     return [
         *lines,
         "",
@@ -164,6 +169,17 @@ def reliability_table(results: dict) -> list[str]:
         f"A 200 MB upload refused at its header added {upload['added_bytes'] / MB:.1f} MB of "
         f"resident memory (the server stopped reading after {upload['sent_bytes'] / MB:.0f} MB "
         "were sent).",
+    ]
+
+
+def images_table(results: dict) -> list[str]:
+    """A raw JPEG and the same picture as JSON numbers to :predict, against a bare invoke."""
+    found = results["images"]
+    return [
+        *_forms_table(found),
+        "",
+        f"Decode + preprocess of the {found['picture']} alone (header check, decode, "
+        f"normalise-and-quantize lookup): {_ms(found['preprocess_ms'])}.",
     ]
 
 
@@ -268,6 +284,13 @@ def markdown(results: dict, targets: list[Target]) -> str:
         "budget. PSS of the whole process tree, sampled every 20 ms.",
         "",
         *reliability_table(results),
+        "",
+        "## Pictures in, MobileNetV2 int8 with metadata, one client",
+        "",
+        "The same picture as a raw JPEG body and as JSON numbers (decoded and normalised by the "
+        "client), each p50 in alternating blocks with a bare invoke() of the same model.",
+        "",
+        *images_table(results),
         "",
         "## Quantization modes, MobileNetV2-sized network (1 interpreter thread)",
         "",

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import latency, memory, modes, reliability, servers, throughput, wire
+from bench import images, latency, memory, modes, reliability, servers, throughput, wire
 from bench.plan import Plan
 
 BUCKET = "bench-models"
@@ -205,6 +205,9 @@ def run(
     hostile = reliability.measure(
         int8, manifest["mobilenet"]["shape"], bundled, log_dir, plan.hostile_rounds
     )
+    print("pictures in", file=sys.stderr, flush=True)
+    pictures = build_dir / manifest["pictures"]["tflite"]
+    picture_forms = images.measure(pictures, deployed_env, plan, log_dir)
     print("quantization modes", file=sys.stderr, flush=True)
     files = {m: build_dir / f for m, f in manifest["mobilenet"]["tflite"].items()}
     quantization = modes.measure(files, image_x, plan.invokes)
@@ -221,5 +224,6 @@ def run(
         "modes": quantization,
         "wire": wire_forms,
         "reliability": hostile,
+        "images": picture_forms,
         "bodies": {s.key: len(s.spec.body) for s in subject_list},
     }

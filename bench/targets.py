@@ -85,6 +85,7 @@ def evaluate(results: dict) -> list[Target]:
         ),
         *wire_targets(results["wire"]),
         *reliability_targets(results["reliability"]),
+        *image_targets(results["images"]),
         Target(
             "HTTP p50 overhead over in-process predict, bundled model",
             "< 2 ms",
@@ -180,3 +181,23 @@ def reliability_targets(hostile: dict) -> list[Target]:
         )
     )
     return rows
+
+
+def image_targets(found: dict) -> list[Target]:
+    """Issue 10: a raw JPEG at close to the interpreter's speed (MobileNetV2 int8)."""
+    raw, numbers = found["forms"]["raw_jpeg"], found["forms"]["json_numbers"]
+    return [
+        Target(
+            "raw 224x224 JPEG to :predict: p50 vs bare invoke(), MobileNetV2 int8",
+            "<= 1.6x",
+            f"{raw['ratio']:.2f}x ({raw['p50_ms']:.2f} ms vs {raw['invoke_ms']:.2f} ms); "
+            f"as JSON numbers {numbers['ratio']:.1f}x",
+            raw["ratio"] <= 1.6,
+        ),
+        Target(
+            "JPEG decode + preprocess alone, MobileNetV2 int8 input",
+            "< 1.5 ms",
+            f"{found['preprocess_ms']:.3f} ms",
+            found["preprocess_ms"] < 1.5,
+        ),
+    ]

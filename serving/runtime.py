@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from serving import logs
+from serving import logs, overrides
 from serving.admission import MemoryBudget
 from serving.errors import ModelLoadError, ServingError
 from serving.model import Model
@@ -106,6 +106,7 @@ class Runtime:
                 num_threads=settings.num_threads,
                 max_batch_size=settings.max_batch_size,
             )
+            overrides.apply(model, settings)
         except ServingError as e:
             self._fail(e, started)
             raise
@@ -131,6 +132,7 @@ class Runtime:
             backend_version=model.backend.version,
             pool_size=settings.pool_size,
             threads=settings.num_threads,
+            **_metadata_fields(model),
         )
         return Loaded(model, load_ms)
 
@@ -143,3 +145,14 @@ class Runtime:
             load_ms=round((time.perf_counter() - started) * 1000, 2),
             reason=error.reason.value if isinstance(error, ModelLoadError) else None,
         )
+
+
+def _metadata_fields(model: Model) -> dict[str, object]:
+    """What the load log says about the model's metadata (nothing for a model without)."""
+    if model.metadata_error is not None:
+        return {"metadata_error": f"metadata ignored: {model.metadata_error}"}
+    if model.metadata is None:
+        return {}
+    labelled = sum(1 for info in model.metadata.outputs.values() if info.labels)
+    normalised = sum(1 for info in model.metadata.inputs.values() if info.normalization)
+    return {"metadata": {"labelled_outputs": labelled, "normalised_inputs": normalised}}

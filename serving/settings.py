@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from collections.abc import Callable, Mapping
@@ -74,7 +75,13 @@ class Settings:
     GCS_TIMEOUT_SECONDS         bound on a gs:// model download             ``60``
     MODEL_CACHE_DIR             where gs:// models are cached               temp dir
     LOG_LEVEL                   DEBUG / INFO / WARNING / ERROR              ``INFO``
+    LABELS_PATH                 labels, one a line (local or gs://)         model metadata
+    IMAGE_MEAN / IMAGE_STD      pictures fed as (pixel - mean) / std        model metadata
+    MAX_IMAGE_PIXELS            picture size limit (413 above it)           4096 x 4096
     ==========================  ==========================================  ==================
+
+    ``IMAGE_MEAN`` and ``IMAGE_STD`` take one value or one per channel, comma-separated;
+    either alone leaves the other at 0 (mean) or 1 (std).
     """
 
     model_path: str
@@ -93,6 +100,11 @@ class Settings:
     workers: int = 1
     request_memory_budget: int = 0  # 0: derived from memory_limit and workers
     admission_timeout: float = 5.0
+
+    labels_path: str | None = None
+    image_mean: tuple[float, ...] | None = None
+    image_std: tuple[float, ...] | None = None
+    max_image_pixels: int = 4096 * 4096
 
     @property
     def memory_budget(self) -> int:
@@ -134,6 +146,10 @@ class Settings:
             admission_timeout=_positive_float(
                 env, "ADMISSION_TIMEOUT_SECONDS", cls.admission_timeout
             ),
+            labels_path=env.get("LABELS_PATH") or None,
+            image_mean=_floats(env, "IMAGE_MEAN", nonzero=False),
+            image_std=_floats(env, "IMAGE_STD", nonzero=True),
+            max_image_pixels=_positive_int(env, "MAX_IMAGE_PIXELS", cls.max_image_pixels),
         )
 
 
@@ -168,3 +184,18 @@ def _positive(
             f"{key}={raw!r} must be " + ("at least 1" if parse is int else "greater than 0")
         )
     return value
+
+
+def _floats(env: Mapping[str, str], key: str, *, nonzero: bool) -> tuple[float, ...] | None:
+    """One finite number or several, comma-separated (per channel); None when unset."""
+    raw = env.get(key)
+    if not raw:
+        return None
+    try:
+        values = tuple(float(part) for part in raw.split(","))
+    except ValueError as e:
+        raise ConfigError(f"{key}={raw!r} is not a number or comma-separated numbers") from e
+    if not all(math.isfinite(v) for v in values) or (nonzero and 0.0 in values):
+        need = "finite and non-zero" if nonzero else "finite"
+        raise ConfigError(f"{key}={raw!r}: every value must be {need}")
+    return values

@@ -50,3 +50,20 @@ def load_or_skip(path: Path, **options: object) -> Model:
         if e.reason == "op_version":
             pytest.skip(f"needs a newer runtime than the installed one: {e}")
         raise
+
+
+@pytest.fixture(scope="session")
+def picture_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """RGB picture classifiers with TFLite metadata, made by the converter CLI (see
+    tests/picture_models.py): ``float32.tflite``, ``int8.tflite`` and ``labels.txt``."""
+    out = tmp_path_factory.mktemp("picture-models")
+    python = os.environ.get("MODEL_BUILDER_PYTHON", sys.executable)
+    result = subprocess.run(
+        [python, str(REPO / "tests" / "picture_models.py"), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"building picture models failed:\n{result.stdout}\n{result.stderr}")
+    return out

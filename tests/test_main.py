@@ -25,7 +25,7 @@ def test_importing_main_loads_nothing_heavy():
     code = (
         "import sys, main\n"
         "heavy = [m for m in ('tensorflow', 'google.cloud.storage', 'ai_edge_litert',"
-        " 'tflite_runtime', 'keras') if m in sys.modules]\n"
+        " 'tflite_runtime', 'keras', 'PIL') if m in sys.modules]\n"
         "print(heavy)\n"
     )
     result = subprocess.run(
@@ -33,6 +33,45 @@ def test_importing_main_loads_nothing_heavy():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_a_numeric_request_does_not_import_pillow():
+    code = (
+        "import sys, functions_framework\n"
+        "app = functions_framework.create_app('predict', 'main.py', 'http').test_client()\n"
+        "r = app.post('/v1/models/model:predict', json={'instances': [[[[0.0]] * 8] * 8]})\n"
+        "assert r.status_code == 200, r.json\n"
+        "print('PIL' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_readme_first_example_classifies_the_shipped_digits():
+    """``curl --data-binary @model/examples/<digit>.png -H 'Content-Type: image/png'
+    localhost:8080/v1/models/model:classify`` answers the digit's label first."""
+    examples = sorted((REPO / "model" / "examples").glob("*.png"))
+    assert len(examples) >= 2
+    with running_server() as server:
+        for example in examples:
+            r = requests.post(
+                f"{server.url}/v1/models/model:classify",
+                data=example.read_bytes(),
+                headers={"Content-Type": "image/png"},
+                timeout=30,
+            )
+            assert r.status_code == 200, r.text
+            (result,) = r.json()["results"]
+            assert result[0][0] == example.stem
+            assert result[0][1] > 0.9
+    readme = (REPO / "README.md").read_text()
+    assert (
+        "curl --data-binary @model/examples/7.png -H 'Content-Type: image/png' "
+        "localhost:8080/v1/models/model:classify" in readme
+    )
 
 
 def json_lines(text: str) -> list[dict]:

@@ -45,7 +45,13 @@ def handle(request: flask.Request, runtime: Runtime | None = None) -> flask.Resp
             request, limit=settings.max_request_bytes, timeout=settings.body_timeout, admit=admit
         )
 
-    call = Call(runtime=runtime, params={}, headers=request.headers, read_body=read_body)
+    call = Call(
+        runtime=runtime,
+        params={},
+        headers=request.headers,
+        query=request.args,
+        read_body=read_body,
+    )
     headers: dict[str, str] = {"X-Request-Id": request_id}
     content_type = "application/json"
     try:

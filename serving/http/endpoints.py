@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
+import numpy as np
+
 from serving.errors import NotFound, ServingError
 from serving.model import Model
-from serving.protocol import tfserving, v2, v2_binary
+from serving.protocol import classify, images, tfserving, v2, v2_binary
 from serving.protocol.datatypes import Datatype
 from serving.protocol.types import Encoded, InferRequest, InferResponse, Tensor
 from serving.runtime import ModelState, Runtime
@@ -31,6 +33,7 @@ class Call:
     params: dict[str, str]
     headers: Mapping[str, str]
     read_body: Callable[[], bytes]
+    query: Mapping[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     fields: dict[str, Any] = field(default_factory=dict)
 
@@ -68,15 +71,30 @@ class Call:
         )
         names = request.output_names() or list(prediction.outputs)
         settings = self.runtime.settings
+        counts = {o.name: o.classification for o in request.outputs or () if o.classification}
         return InferResponse(
             outputs=[
-                Tensor(name, prediction.outputs[name], Datatype.of(prediction.outputs[name].dtype))
+                _classified(model, request, name, prediction.outputs[name], counts[name])
+                if name in counts
+                else Tensor(
+                    name, prediction.outputs[name], Datatype.of(prediction.outputs[name].dtype)
+                )
                 for name in names
             ],
             model_name=settings.model_name,
             model_version=settings.model_version,
             id=request.id,
         )
+
+
+def _classified(
+    model: Model, request: InferRequest, name: str, scores: np.ndarray, count: int
+) -> Tensor:
+    """The V2 classification extension's answer for one output: top ``count`` as BYTES."""
+    signature = model.signature(request.signature)
+    spec = next(s for s in signature.outputs if s.name == name)
+    strings = classify.classification_tensor(scores, model.labels(signature, spec), count)
+    return Tensor(name, strings, Datatype.BYTES)
 
 
 def tf_status(call: Call) -> Reply:
@@ -98,16 +116,45 @@ def tf_metadata(call: Call) -> Reply:
 
 
 def tf_predict(call: Call) -> Reply:
-    """TF Serving predict, row (``instances``) or columnar (``inputs``) format."""
+    """TF Serving predict, row (``instances``) or columnar (``inputs``) format, or one raw
+    picture body (``Content-Type: image/...``) answered in row format."""
     model = call.model()
-    request, layout = tfserving.decode_predict(call.read_body(), model)
+    declared = images.picture_format(call.headers.get("Content-Type"))
+    limit = call.runtime.settings.max_image_pixels
+    if declared is not None:
+        request = tfserving.decode_picture(
+            call.read_body(), declared, model, call.query.get("signature_name"), limit
+        )
+        layout = tfserving.Layout.ROW
+    else:
+        request, layout = tfserving.decode_predict(call.read_body(), model, max_image_pixels=limit)
     response = call.infer(model, request)
     return 200, Encoded(tfserving.encode_predict(response, layout))
 
 
+def tf_classify(call: Call) -> Reply:
+    """TF Serving classify: top-k labels and scores of the one ``[batch, classes]`` output."""
+    model = call.model()
+    request, k = classify.decode_classify(
+        call.read_body(),
+        model,
+        content_type=call.headers.get("Content-Type"),
+        query=call.query,
+        max_image_pixels=call.runtime.settings.max_image_pixels,
+    )
+    signature = model.signature(request.signature)
+    output = classify.classifier_output(signature)
+    response = call.infer(model, request)
+    scores = next(t.data for t in response.outputs if t.name == output.name)
+    return 200, Encoded(classify.encode_classify(scores, model.labels(signature, output), k))
+
+
 def unsupported_verb(call: Call) -> Reply:
-    """TF Serving's classify/regress need TF Example signatures that TFLite models lack."""
-    raise NotFound(f"':{call.params['verb']}' is not supported; this server answers ':predict'")
+    """TF Serving's regress (and any other verb) needs TF Example signatures TFLite lacks."""
+    raise NotFound(
+        f"':{call.params['verb']}' is not supported: it needs TF Example signatures, which "
+        "TFLite models lack; use ':predict' for the model's outputs (or ':classify' for labels)"
+    )
 
 
 def server_version() -> str:
@@ -151,7 +198,12 @@ def v2_infer(call: Call) -> Reply:
     """Open Inference Protocol inference, JSON or binary tensor data; ``id`` is echoed."""
     model = call.model()
     header_length = call.headers.get(v2_binary.HEADER_LENGTH)
-    request = v2.decode_infer(call.read_body(), header_length, model)
+    request = v2.decode_infer(
+        call.read_body(),
+        header_length,
+        model,
+        max_image_pixels=call.runtime.settings.max_image_pixels,
+    )
     response = call.infer(model, request)
     return 200, v2.encode_infer(response, request)
 

@@ -103,6 +103,40 @@ _SCHEMAS: dict[str, Schema] = {
         },
         "oneOf": [{"required": ["instances"]}, {"required": ["inputs"]}],
     },
+    "ClassifyRequest": {
+        "type": "object",
+        "description": "TF Serving's Classify API: one example per item, values as for predict "
+        '(`{"b64": ...}` for pictures); or send one raw picture body (`image/*`).',
+        "properties": {
+            "signature_name": {"type": "string"},
+            "top_k": {"type": "integer", "minimum": 1},
+            "examples": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"type": "object", "additionalProperties": _ref("Value")},
+            },
+        },
+        "required": ["examples"],
+    },
+    "ClassifyResponse": _object(
+        {
+            "results": {
+                "type": "array",
+                "description": "One list per example of [label, score] pairs, best first.",
+                "items": {
+                    "type": "array",
+                    "items": {
+                        "type": "array",
+                        "description": "[label, score]",
+                        "items": {"type": ["string", "number"]},
+                        "minItems": 2,
+                        "maxItems": 2,
+                    },
+                },
+            }
+        },
+        "results",
+    ),
     "PredictResponse": {
         "type": "object",
         "description": "`predictions` answers the row format, `outputs` the columnar format; "
@@ -472,10 +506,27 @@ _GET_ERRORS = ("404", "500", "503")
 _POST_ERRORS = ("400", "404", "408", "413", "415", "500", "503")
 _TF, _V2, _DOC = "TensorFlow Serving REST API", "Open Inference Protocol (KServe V2)", "Contract"
 
+_PICTURES = ("image/jpeg", "image/png", "image/webp", "image/bmp", "image/gif")
+_PICTURE_BODY: Schema = {"schema": {"type": "string", "format": "binary"}}
 _PREDICT_BODY: Schema = {
     "required": True,
-    "content": {_JSON: {"schema": _ref("PredictRequest")}},
+    "description": "JSON; or one raw picture (`Content-Type: image/...`) for a model whose only "
+    "input is shaped like pictures.",
+    "content": {
+        _JSON: {"schema": _ref("PredictRequest")},
+        **dict.fromkeys(_PICTURES, _PICTURE_BODY),
+    },
 }
+_CLASSIFY_BODY: Schema = {
+    "required": True,
+    "content": {
+        _JSON: {"schema": _ref("ClassifyRequest")},
+        **dict.fromkeys(_PICTURES, _PICTURE_BODY),
+    },
+}
+_TOP_K = _parameter(
+    "top_k", "query", "how many classes per example (default 5)", {"type": "integer", "minimum": 1}
+)
 _INFER_BODY: Schema = {
     "required": True,
     "description": "JSON; or, with the binary tensor data extension, a JSON header of "
@@ -526,6 +577,19 @@ def _paths() -> dict[str, Schema]:
     )
     paths.update(
         _model_paths("/v1/models", ":predict", {"post": {**predict, "operationId": "tf_predict"}})
+    )
+    classify = _operation(
+        "Classify: top-k labels and scores of the one [batch, classes] output",
+        _TF,
+        _ref("ClassifyResponse"),
+        _POST_ERRORS,
+        params=(_CONTENT_ENCODING, _TOP_K),
+        body=_CLASSIFY_BODY,
+    )
+    paths.update(
+        _model_paths(
+            "/v1/models", ":classify", {"post": {**classify, "operationId": "tf_classify"}}
+        )
     )
     simple = (
         ("/v2", "Server metadata", _ref("ServerMetadata"), ("500",), "v2_server_metadata"),

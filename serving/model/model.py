@@ -22,8 +22,10 @@ from typing import Any
 import numpy as np
 
 from serving.errors import BadRequest, ModelLoadError
-from serving.model import arrays, load_errors
+from serving.model import arrays, load_errors, metadata
 from serving.model.backend import Backend, select_backend
+from serving.model.metadata import ModelMetadata
+from serving.model.pictures import PictureInput
 from serving.model.pool import InterpreterPool, Slot
 from serving.model.quantization import check_finite, dequantize, quantize
 from serving.model.tensors import (
@@ -70,6 +72,9 @@ class Model:
         self.size_bytes = size_bytes
         self._pool = pool
         self._by_key = {signature.key: signature for signature in signatures}
+        self.metadata: ModelMetadata | None = None
+        self.metadata_error: str | None = None
+        self._pictures: dict[tuple[str, str], PictureInput] = {}
 
     @classmethod
     def load(
@@ -109,7 +114,34 @@ class Model:
         except (ValueError, RuntimeError) as e:
             raise load_errors.explain(path, e, chosen) from e
         pool = InterpreterPool(factory, size=pool_size, first=first)
-        return cls(path, chosen, pool, signatures, max_batch_size, len(content))
+        model = cls(path, chosen, pool, signatures, max_batch_size, len(content))
+        try:
+            model.metadata = metadata.read(content, signatures)
+        except metadata.MetadataError as e:  # served without it; the load log says why
+            model.metadata_error = str(e)
+        return model
+
+    def annotate(self, found: ModelMetadata | None) -> None:
+        """Replace the metadata (settings overrides); call before the model is shared."""
+        self.metadata = found
+        self._pictures.clear()
+
+    def picture_input(self, signature: Signature, spec: TensorSpec) -> PictureInput | None:
+        """How pictures become this input's values; None unless it is shaped like pictures."""
+        key = (signature.key, spec.name)
+        found = self._pictures.get(key)
+        if found is None:
+            if not metadata.is_picture(spec):
+                return None
+            info = self.metadata.input(*key) if self.metadata else None
+            found = self._pictures.setdefault(
+                key, PictureInput(signature.key, spec, info.normalization if info else None)
+            )
+        return found
+
+    def labels(self, signature: Signature, spec: TensorSpec) -> tuple[str, ...] | None:
+        """An output's class labels, from the metadata or ``LABELS_PATH``."""
+        return self.metadata.output(signature.key, spec.name).labels if self.metadata else None
 
     @property
     def default(self) -> Signature:

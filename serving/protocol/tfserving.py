@@ -10,8 +10,6 @@ Float values may be ``NaN``, ``Infinity`` or ``-Infinity``, in requests and answ
 from __future__ import annotations
 
 import enum
-import functools
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -19,7 +17,8 @@ import numpy as np
 from serving.errors import BadRequest, ServingError
 from serving.model import Model, Signature, TensorSpec
 from serving.model.arrays import to_array
-from serving.protocol import jsonio
+from serving.model.tensors import shape_text
+from serving.protocol import images, jsonio
 from serving.protocol.datatypes import Datatype
 from serving.protocol.types import InferRequest, InferResponse
 
@@ -31,8 +30,14 @@ class Layout(enum.Enum):
     COLUMNAR = "columnar"  # {"inputs": ...} -> {"outputs": ...}
 
 
-def decode_predict(data: bytes, model: Model) -> tuple[InferRequest, Layout]:
-    """The request and its layout from a predict body (``signature_name`` optional)."""
+def decode_predict(
+    data: bytes, model: Model, *, max_image_pixels: int = images.DEFAULT_MAX_PIXELS
+) -> tuple[InferRequest, Layout]:
+    """The request and its layout from a predict body (``signature_name`` optional).
+
+    A picture input (``[batch, height, width, 1|3]``) also takes ``{"b64": "..."}``
+    encoded pictures wherever its value goes, as TF Serving encodes binary values.
+    """
     body = jsonio.loads(data)
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object with 'instances' or 'inputs'")
@@ -42,28 +47,93 @@ def decode_predict(data: bytes, model: Model) -> tuple[InferRequest, Layout]:
             "request must contain exactly one of 'instances' (row format) or 'inputs' "
             "(columnar format)" + (", not both" if has_rows else "")
         )
-    key = body.get("signature_name")
-    if key is not None and not isinstance(key, str):
-        raise BadRequest(f"'signature_name' must be a string, received {type(key).__name__}")
-    signature = model.signature(key)
-    array = functools.partial(to_array, booleans_possible=jsonio.may_hold_booleans(data))
+    signature = model.signature(signature_name(body))
+    values = Values(model, signature, max_image_pixels, jsonio.may_hold_booleans(data))
     if has_rows:
-        inputs, layout = _rows(body["instances"], signature, array), Layout.ROW
+        inputs, layout = rows(body["instances"], values, "instances"), Layout.ROW
     else:
-        inputs, layout = _columns(body["inputs"], signature, array), Layout.COLUMNAR
+        inputs, layout = _columns(body["inputs"], values), Layout.COLUMNAR
     return InferRequest(inputs=inputs, signature=signature.key), layout
 
 
-ToArray = Callable[..., np.ndarray]
+def decode_picture(
+    data: bytes,
+    declared: images.PictureFormat,
+    model: Model,
+    key: str | None = None,
+    max_image_pixels: int = images.DEFAULT_MAX_PIXELS,
+) -> InferRequest:
+    """A raw picture body (``Content-Type: image/...``) as a batch of one for the signature's
+    only input, which must be a picture input."""
+    signature = model.signature(key)
+    specs = signature.inputs
+    picture = model.picture_input(signature, specs[0]) if len(specs) == 1 else None
+    if picture is None:
+        listed = ", ".join(f"{s.name} {shape_text(s.shape)}" for s in specs)
+        raise BadRequest(
+            f"a {declared.value} body needs a model with one picture input shaped "
+            f"[batch, height, width, 1|3]; signature {signature.key!r} takes {listed}: "
+            "send JSON instead"
+        )
+    what = f"input {specs[0].name!r}"
+    array = images.to_input(
+        [data], picture, max_pixels=max_image_pixels, declared=declared, what=what
+    )
+    return InferRequest(inputs={specs[0].name: array}, signature=signature.key)
 
 
-def _rows(instances: Any, signature: Signature, to_array: ToArray) -> dict[str, np.ndarray]:
+def signature_name(body: dict[str, Any]) -> str | None:
+    """The body's optional ``signature_name``; 400 unless a string."""
+    key = body.get("signature_name")
+    if key is not None and not isinstance(key, str):
+        raise BadRequest(f"'signature_name' must be a string, received {type(key).__name__}")
+    return key
+
+
+class Values:
+    """Turns one input's JSON values into an array: numbers, or ``{"b64": ...}`` pictures."""
+
+    def __init__(
+        self, model: Model, signature: Signature, max_image_pixels: int, booleans: bool = True
+    ) -> None:
+        self.model = model
+        self.signature = signature
+        self.max_image_pixels = max_image_pixels
+        self.booleans = booleans  # whether the body's JSON text can hold true/false at all
+
+    def array(self, name: str, value: Any, *, batched: bool) -> np.ndarray:
+        """``value`` (a list of instances when ``batched``) as the input's array."""
+        what = f"input {name!r}"
+        items = value if batched and isinstance(value, list) else [value]
+        pictures = [_is_b64(item) for item in items]
+        if not any(pictures):
+            return to_array(value, what=what, booleans_possible=self.booleans)
+        if not all(pictures):
+            raise BadRequest(f"{what}: mixes {{'b64': ...}} pictures and other values")
+        spec = self.signature.input(name)
+        picture = self.model.picture_input(self.signature, spec) if spec else None
+        if picture is None:
+            shape = shape_text(spec.shape) if spec else "unknown input"
+            raise BadRequest(
+                f"{what}: {{'b64': ...}} values are accepted only by picture inputs shaped "
+                f"[batch, height, width, 1|3]; this input is {shape}"
+            )
+        data = [images.from_base64(item["b64"], what=what) for item in items]
+        return images.to_input(data, picture, max_pixels=self.max_image_pixels, what=what)
+
+
+def _is_b64(value: Any) -> bool:
+    return isinstance(value, dict) and value.keys() == {"b64"}
+
+
+def rows(instances: Any, values: Values, key: str) -> dict[str, np.ndarray]:
+    """Row-format ``instances`` (or Classify ``examples``, named by ``key``) by input name."""
     if not isinstance(instances, list) or not instances:
-        raise BadRequest("'instances' must be a non-empty list")
-    if not isinstance(instances[0], dict):
-        return _single_input(instances, signature, "each instance must be an object", to_array)
+        raise BadRequest(f"'{key}' must be a non-empty list")
+    if not isinstance(instances[0], dict) or _is_b64(instances[0]):
+        return _single_input(instances, values, "each instance must be an object", batched=True)
     if not all(isinstance(instance, dict) for instance in instances):
-        raise BadRequest("'instances' mixes objects and values: use one form for every instance")
+        raise BadRequest(f"'{key}' mixes objects and values: use one form for every instance")
     columns: dict[str, list[Any]] = {}
     for number, instance in enumerate(instances):
         if number and instance.keys() != instances[0].keys():
@@ -73,24 +143,22 @@ def _rows(instances: Any, signature: Signature, to_array: ToArray) -> dict[str, 
             )
         for name, value in instance.items():
             columns.setdefault(name, []).append(value)
-    return {name: to_array(values, what=f"input {name!r}") for name, values in columns.items()}
+    return {name: values.array(name, items, batched=True) for name, items in columns.items()}
 
 
-def _columns(inputs: Any, signature: Signature, to_array: ToArray) -> dict[str, np.ndarray]:
-    if isinstance(inputs, dict):
-        return {name: to_array(value, what=f"input {name!r}") for name, value in inputs.items()}
-    return _single_input(inputs, signature, "'inputs' must be an object", to_array)
+def _columns(inputs: Any, values: Values) -> dict[str, np.ndarray]:
+    if isinstance(inputs, dict) and not _is_b64(inputs):
+        return {name: values.array(name, value, batched=True) for name, value in inputs.items()}
+    return _single_input(inputs, values, "'inputs' must be an object", batched=True)
 
 
-def _single_input(
-    value: Any, signature: Signature, form: str, to_array: ToArray
-) -> dict[str, np.ndarray]:
+def _single_input(value: Any, values: Values, form: str, *, batched: bool) -> dict[str, np.ndarray]:
     """An unnamed value is the signature's only input; with several inputs, names are needed."""
-    specs = signature.inputs
+    specs = values.signature.inputs
     if len(specs) != 1:
         names = ", ".join(s.name for s in specs)
         raise BadRequest(f"the model has {len(specs)} inputs ({names}): {form} keyed by input name")
-    return {specs[0].name: to_array(value, what=f"input {specs[0].name!r}")}
+    return {specs[0].name: values.array(specs[0].name, value, batched=batched)}
 
 
 def encode_predict(response: InferResponse, layout: Layout) -> bytes:
@@ -163,5 +231,24 @@ def metadata_body(name: str, version: str, model: Model) -> dict[str, Any]:
                 }
             },
             "backend": {"name": model.backend.name, "version": model.backend.version},
+            **_tflite_metadata(model),
         },
     }
+
+
+def _tflite_metadata(model: Model) -> dict[str, Any]:
+    """The model's TFLite metadata (labels, normalisation, name), when it has any."""
+    found = model.metadata
+    if found is None:
+        return {}
+    signatures: dict[str, Any] = {}
+    for signature in model.signatures:
+        inputs = {s.name: found.input(signature.key, s.name).describe() for s in signature.inputs}
+        outputs = {
+            s.name: found.output(signature.key, s.name).describe() for s in signature.outputs
+        }
+        signatures[signature.key] = {
+            "inputs": {k: v for k, v in inputs.items() if v},
+            "outputs": {k: v for k, v in outputs.items() if v},
+        }
+    return {"tflite_metadata": {**found.describe(), "signatures": signatures}}

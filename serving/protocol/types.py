@@ -32,10 +32,15 @@ class Tensor:
 
 @dataclass(frozen=True)
 class RequestedOutput:
-    """An output the client asked for; ``binary`` None means the request's default."""
+    """An output the client asked for; ``binary`` None means the request's default.
+
+    ``classification`` k asks for the top k classes instead of the scores (V2
+    classification extension).
+    """
 
     name: str
     binary: bool | None = None
+    classification: int | None = None
 
 
 @dataclass(frozen=True)

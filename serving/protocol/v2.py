@@ -17,12 +17,12 @@ import numpy as np
 from serving.errors import BadRequest
 from serving.model import Model, Signature, TensorSpec
 from serving.model.arrays import coerce, to_array
-from serving.protocol import jsonio, v2_binary
+from serving.protocol import classify, images, jsonio, v2_binary
 from serving.protocol.datatypes import REAL_VALUE_DATATYPES, Datatype, accepted
 from serving.protocol.types import Encoded, InferRequest, InferResponse, RequestedOutput
 
 PLATFORM = "tensorflow_lite"
-EXTENSIONS = ("binary_tensor_data",)
+EXTENSIONS = ("binary_tensor_data", "classification")
 MAX_RANK = 16  # far above any TFLite model; bounds the work a hostile shape can ask for
 MAX_DIMENSION = 2**31 - 1  # TFLite dimensions are int32
 # numpy refuses a shape whose non-zero dimensions multiply past its index range even when
@@ -30,8 +30,18 @@ MAX_DIMENSION = 2**31 - 1  # TFLite dimensions are int32
 MAX_ELEMENTS = 2**31 - 1
 
 
-def decode_infer(data: bytes, header_length: str | None, model: Model) -> InferRequest:
-    """The request in an infer body (JSON, or JSON header + binary tensor data)."""
+def decode_infer(
+    data: bytes,
+    header_length: str | None,
+    model: Model,
+    *,
+    max_image_pixels: int = images.DEFAULT_MAX_PIXELS,
+) -> InferRequest:
+    """The request in an infer body (JSON, or JSON header + binary tensor data).
+
+    A picture input also takes ``BYTES``: one encoded picture per batch item (raw bytes
+    with the binary extension, base64 text in JSON).
+    """
     header, tail_bytes = v2_binary.split(data, header_length)
     body = jsonio.loads(header, what="inference request JSON")
     if not isinstance(body, dict):
@@ -50,6 +60,9 @@ def decode_infer(data: bytes, header_length: str | None, model: Model) -> InferR
     inputs: dict[str, np.ndarray] = {}
     for position, tensor in enumerate(tensors):
         name, array = _input(tensor, position, signature, tail, booleans)
+        if array.dtype == object:
+            binary = "binary_data_size" in (tensor.get("parameters") or {})
+            array = _pictures(name, array, model, signature, max_image_pixels, binary)
         if name in inputs:
             raise BadRequest(f"input {name!r} is given twice")
         inputs[name] = array
@@ -79,7 +92,7 @@ def _input(
         names = ", ".join(d.value for d in Datatype)
         raise BadRequest(f"{what}: datatype {tensor['datatype']!r} is not one of {names}")
     spec = signature.input(name)
-    if spec is not None and datatype not in accepted(spec):
+    if spec is not None and datatype not in accepted(spec) and datatype is not Datatype.BYTES:
         raise BadRequest(f"{what}: datatype {datatype.value} is not accepted; {_expected(spec)}")
     parameters = _object(tensor.get("parameters"), f"{what}: 'parameters'")
     size = _optional(parameters, "binary_data_size", int, what)
@@ -92,6 +105,36 @@ def _input(
     if "data" not in tensor:
         raise BadRequest(f"{what}: missing 'data' (or parameters.binary_data_size)")
     return name, _json_data(tensor["data"], datatype, shape, what, booleans)
+
+
+def _pictures(
+    name: str,
+    array: np.ndarray,
+    model: Model,
+    signature: Signature,
+    max_image_pixels: int,
+    binary: bool,
+) -> np.ndarray:
+    """BYTES elements holding encoded pictures, one per batch item, as the input's values."""
+    what = f"input {name!r}"
+    spec = signature.input(name)
+    if spec is None or Datatype.of(spec.dtype) is Datatype.BYTES:
+        return array  # the model reports an unknown input; string inputs take strings
+    picture = model.picture_input(signature, spec)
+    if picture is None:
+        raise BadRequest(f"{what}: datatype BYTES is not accepted; {_expected(spec)}")
+    if array.ndim < 1 or math.prod(array.shape[1:]) != 1:
+        raise BadRequest(
+            f"{what}: BYTES pictures take shape [batch] or [batch, 1] (one encoded picture "
+            f"per batch item), received {list(array.shape)}"
+        )
+    items = list(array.reshape(-1))
+    data = (
+        [bytes(item) for item in items]
+        if binary
+        else [images.from_base64(item.decode(), what=what) for item in items]
+    )
+    return images.to_input(data, picture, max_pixels=max_image_pixels, what=what)
 
 
 def _json_data(
@@ -162,12 +205,12 @@ def _requested_outputs(value: Any, signature: Signature) -> tuple[RequestedOutpu
         if any(r.name == name for r in requested):
             raise BadRequest(f"output {name!r} is requested twice")
         parameters = _object(output.get("parameters"), f"output {name!r}: 'parameters'")
-        if "classification" in parameters:
-            raise BadRequest(
-                f"output {name!r}: the classification extension is not supported by this server"
-            )
         binary = _optional(parameters, "binary_data", bool, f"output {name!r}")
-        requested.append(RequestedOutput(name=name, binary=binary))
+        count = _optional(parameters, "classification", int, f"output {name!r}")
+        if count is not None:
+            spec = next(s for s in signature.outputs if s.name == name)
+            classify.check_request(spec, count, what=f"output {name!r}")
+        requested.append(RequestedOutput(name=name, binary=binary, classification=count))
     return tuple(requested)
 
 
@@ -246,41 +289,57 @@ def encode_infer(response: InferResponse, request: InferRequest) -> Encoded:
     )
 
 
-def _tensor_metadata(spec: TensorSpec) -> dict[str, Any]:
+def _tensor_metadata(
+    spec: TensorSpec, model: Model | None = None, signature: Signature | None = None
+) -> dict[str, Any]:
+    datatypes = [d.value for d in accepted(spec)]
+    parameters: dict[str, Any] = {"accepted_datatypes": datatypes}
     meta: dict[str, Any] = {
         "name": spec.name,
         "datatype": Datatype.of(spec.client_dtype).value,
         "shape": list(spec.shape),
-        "parameters": {"accepted_datatypes": [d.value for d in accepted(spec)]},
+        "parameters": parameters,
     }
     if spec.quantized:
-        meta["parameters"].update(
+        parameters.update(
             quantized_datatype=Datatype.of(spec.dtype).value,
             scale=spec.scale,
             zero_point=spec.zero_point,
         )
+    if model is not None and signature is not None:
+        if signature.input(spec.name) is spec:
+            if model.picture_input(signature, spec) is not None:
+                datatypes.append(Datatype.BYTES.value)  # encoded pictures, one per item
+            if model.metadata is not None:
+                parameters.update(model.metadata.input(signature.key, spec.name).describe())
+        elif model.metadata is not None:
+            parameters.update(model.metadata.output(signature.key, spec.name).describe())
     return meta
 
 
 def metadata_body(name: str, version: str, model: Model) -> dict[str, Any]:
     """``GET /v2/models/{name}``: the default signature's tensors; every signature named."""
+    default = model.default
+    parameters: dict[str, Any] = {
+        "backend": model.backend.name,
+        "backend_version": model.backend.version,
+        "signatures": {
+            s.key: {
+                "inputs": [_tensor_metadata(spec, model, s) for spec in s.inputs],
+                "outputs": [_tensor_metadata(spec, model, s) for spec in s.outputs],
+            }
+            for s in model.signatures
+        },
+    }
+    if model.metadata is not None:
+        parameters["model_metadata"] = model.metadata.describe()
     return {
         "name": name,
         "versions": [version],
         "platform": PLATFORM,
-        "inputs": [_tensor_metadata(spec) for spec in model.inputs],
-        "outputs": [_tensor_metadata(spec) for spec in model.outputs],
-        "parameters": {
-            "backend": model.backend.name,
-            "backend_version": model.backend.version,
-            "signatures": {
-                s.key: {
-                    "inputs": [_tensor_metadata(spec) for spec in s.inputs],
-                    "outputs": [_tensor_metadata(spec) for spec in s.outputs],
-                }
-                for s in model.signatures
-            },
-        },
+        "inputs": [_tensor_metadata(spec, model, default) for spec in default.inputs],
+        "outputs": [_tensor_metadata(spec, model, default) for spec in default.outputs],
+        "parameters": parameters,
     }
 
 

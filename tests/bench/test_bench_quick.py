@@ -44,6 +44,8 @@ TARGETS = (
     "peak memory, 4 concurrent JSON bodies at the limit, --cpu 1 --memory 1Gi",
     "the budget keeps that peak below the configured memory (1Gi)",
     "resident memory added by a 200 MB upload",
+    "raw 224x224 JPEG to :predict: p50 vs bare invoke(), MobileNetV2 int8",
+    "JPEG decode + preprocess alone, MobileNetV2 int8 input",
 )
 OTHER_ROWS = (
     "Model.predict vs bare invoke(), MobileNetV2 int8",
@@ -63,6 +65,9 @@ OTHER_ROWS = (
     "V2 binary |",
     "deploy.sh --cpu 1 --memory 512Mi |",
     "A 200 MB upload refused at its header added",
+    "raw JPEG to :predict",
+    "same picture as JSON numbers",
+    "Decode + preprocess of the",
     "upload (files .gcloudignore lets through)",
     "installed runtime dependencies (requirements.txt)",
 )

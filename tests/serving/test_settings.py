@@ -132,3 +132,38 @@ def test_bad_values_name_the_variable(monkeypatch, name, value, message):
         Settings.from_env()
     assert str(caught.value).startswith(message)
     assert caught.value.status_code == 500
+
+
+def test_picture_and_label_settings(monkeypatch):
+    for name in ("LABELS_PATH", "IMAGE_MEAN", "IMAGE_STD", "MAX_IMAGE_PIXELS"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings.from_env()
+    assert (settings.labels_path, settings.image_mean, settings.image_std) == (None, None, None)
+    assert settings.max_image_pixels == 4096 * 4096
+    settings = Settings.from_env(
+        {
+            "LABELS_PATH": "gs://b/labels.txt",
+            "IMAGE_MEAN": "123.7, 116.3,103.5",
+            "IMAGE_STD": "58.4",
+            "MAX_IMAGE_PIXELS": "1000",
+        }
+    )
+    assert settings.labels_path == "gs://b/labels.txt"
+    assert settings.image_mean == (123.7, 116.3, 103.5)
+    assert settings.image_std == (58.4,)
+    assert settings.max_image_pixels == 1000
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("IMAGE_MEAN", "a,b", "IMAGE_MEAN='a,b' is not a number or comma-separated numbers"),
+        ("IMAGE_MEAN", "nan", "IMAGE_MEAN='nan': every value must be finite"),
+        ("IMAGE_STD", "1,0,1", "IMAGE_STD='1,0,1': every value must be finite and non-zero"),
+        ("MAX_IMAGE_PIXELS", "0", "MAX_IMAGE_PIXELS='0' must be at least 1"),
+    ],
+)
+def test_bad_picture_settings_name_the_variable(name, value, message):
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({name: value})
+    assert str(raised.value) == message

@@ -81,7 +81,7 @@ def test_document_names_every_route_and_every_route_in_it_answers(server):
     """Each documented operation reaches its endpoint (no 404/405 for the served model)."""
     document = openapi.document(server_version())
     operations = _operations(document)
-    assert len(operations) == 18
+    assert len(operations) == 20
     concrete = {"{name}": "model", "{version}": "1"}
     for method, template in operations:
         path = template
@@ -146,11 +146,17 @@ def _fuzz_setup(server: Server, directory: Path) -> tuple[Path, Path]:
         "outputs": [{"name": t["name"]} for t in meta["outputs"]],
     }
     predict_example = {"instances": zeros.tolist()}
+    classify_example = {"examples": [{spec["name"]: zeros[0].tolist()}], "top_k": 3}
     document = requests.get(server.url + "/openapi.json", timeout=10).json()
     for item in document["paths"].values():
         if "post" in item:
+            operation = item["post"]["operationId"]
             example = (
-                infer_example if "v2_infer" in item["post"]["operationId"] else predict_example
+                infer_example
+                if "v2_infer" in operation
+                else classify_example
+                if "classify" in operation
+                else predict_example
             )
             item["post"]["requestBody"]["content"]["application/json"]["example"] = example
     schema = directory / "openapi.json"

@@ -98,7 +98,13 @@ def test_health_and_metadata(client):
     assert client.is_model_ready("model")
     assert "binary_tensor_data" in client.get_server_metadata()["extensions"]
     meta = client.get_model_metadata("model")
-    assert meta["inputs"][0]["parameters"]["accepted_datatypes"] == ["FP32", "FP16", "INT8"]
+    # BYTES: the input is shaped like pictures, so it also takes encoded pictures.
+    assert meta["inputs"][0]["parameters"]["accepted_datatypes"] == [
+        "FP32",
+        "FP16",
+        "INT8",
+        "BYTES",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -122,3 +128,26 @@ def test_errors_reach_the_client_with_their_message(client, make, message):
     assert message in str(raised.value)
     assert raised.value.status() == "400"
     assert client.infer("model", [pixels(x)]).as_numpy("output_0").shape == (1, 10)
+
+
+def test_bytes_pictures_and_classification_on_the_bundled_model():
+    """An encoded digit as BYTES (binary), answered as the classification extension's top 3."""
+    from tests.serving.protocol.test_classify import digit_png
+
+    with running_server() as bundled:
+        client = triton.InferenceServerClient(url=bundled.url.removeprefix("http://"))
+        try:
+            assert "classification" in client.get_server_metadata()["extensions"]
+            pictures = [digit_png(index) for index in (0, 7)]
+            tensor = triton.InferInput("pixels", [2], "BYTES")
+            tensor.set_data_from_numpy(np.array([png for png, _ in pictures], dtype=object))
+            wanted = triton.InferRequestedOutput("probabilities", class_count=3)
+            result = client.infer("model", [tensor], outputs=[wanted])
+            top = result.as_numpy("probabilities")
+            assert top.shape == (2, 3)
+            for row, (_, digit) in zip(top, pictures, strict=True):
+                score, index, label = row[0].decode().split(":")
+                assert (index, label) == (str(digit), str(digit))
+                assert float(score) > 0.5
+        finally:
+            client.close()

@@ -52,7 +52,7 @@ def test_health_and_metadata(models, client_for):
     assert client.get("/v2/health/live").json == {"live": True}
     assert client.get("/v2/health/ready").json == {"ready": True}
     assert client.get("/v2/models/digits/ready").json == {"name": "digits", "ready": True}
-    assert client.get("/v2").json["extensions"] == ["binary_tensor_data"]
+    assert client.get("/v2").json["extensions"] == ["binary_tensor_data", "classification"]
     meta = client.get("/v2/models/digits").json
     assert meta["name"] == "digits"
     assert meta["versions"] == ["1"]
@@ -64,7 +64,12 @@ def test_health_and_metadata(models, client_for):
         [-1, 8, 8, 1],
     )
     assert pixels["parameters"]["quantized_datatype"] == "INT8"
-    assert pixels["parameters"]["accepted_datatypes"] == ["FP32", "FP16", "INT8"]
+    assert pixels["parameters"]["accepted_datatypes"] == [
+        "FP32",
+        "FP16",
+        "INT8",
+        "BYTES",
+    ]  # BYTES: pictures
     assert list(meta["parameters"]["signatures"]) == ["serving_default"]
     assert meta["outputs"][0]["shape"] == [-1, 10]
     assert meta["parameters"]["backend"] in ("litert", "tflite_runtime", "tensorflow")
@@ -95,8 +100,8 @@ PIXELS = {"name": "pixels", "shape": [1, 8, 8, 1], "datatype": "FP32", "data": [
         (
             {"inputs": [{**PIXELS, "datatype": "BYTES"}]},
             400,
-            "input 'pixels': datatype BYTES is not accepted; "
-            "expected FP32 or FP16 (real values) or INT8 (quantized codes)",
+            # A picture input takes BYTES (encoded pictures), as strings.
+            "input 'pixels': BYTES data must be strings",
         ),
         (
             {"inputs": [{**PIXELS, "datatype": "FP64"}]},
