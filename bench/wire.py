@@ -62,35 +62,15 @@ def forms(x: np.ndarray, tf_json: bytes, name: str, scale: float, zero_point: in
         },
         separators=(",", ":"),
     ).encode()
-    fp32, fp32_headers = binary_body(
-        {
-            "inputs": [
-                {
-                    "name": name,
-                    "shape": shape,
-                    "datatype": "FP32",
-                    "parameters": {"binary_data_size": x.nbytes},
-                }
-            ],
-            **binary_out,
-        },
-        x.tobytes(),
-    )
+
+    def binary(datatype: str, data: np.ndarray) -> tuple[bytes, dict[str, str]]:
+        size = {"binary_data_size": data.nbytes}
+        tensor = {"name": name, "shape": shape, "datatype": datatype, "parameters": size}
+        return binary_body({"inputs": [tensor], **binary_out}, data.tobytes())
+
+    fp32, fp32_headers = binary("FP32", x)
     codes = np.clip(np.rint(x / scale) + zero_point, -128, 127).astype(np.int8)
-    int8, int8_headers = binary_body(
-        {
-            "inputs": [
-                {
-                    "name": name,
-                    "shape": shape,
-                    "datatype": "INT8",
-                    "parameters": {"binary_data_size": codes.nbytes},
-                }
-            ],
-            **binary_out,
-        },
-        codes.tobytes(),
-    )
+    int8, int8_headers = binary("INT8", codes)
     json_headers = {"Content-Type": "application/json"}
     return [
         Form("tf_json", "TF Serving JSON (instances)", TF_PATH, tf_json, json_headers),

@@ -25,16 +25,20 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Built by ``MODEL_BUILDER_PYTHON`` (default: this interpreter), which must have
     TensorFlow: the legacy run has none and borrows the dev environment's.
     """
-    out = tmp_path_factory.mktemp("models")
+    return _built(tmp_path_factory.mktemp("models"), "model_factory.py")
+
+
+def _built(out: Path, script: str) -> Path:
+    """``out`` after ``tests/<script> out`` ran in the model builder's Python (TensorFlow)."""
     python = os.environ.get("MODEL_BUILDER_PYTHON", sys.executable)
     result = subprocess.run(
-        [python, str(REPO / "tests" / "model_factory.py"), str(out)],
+        [python, str(REPO / "tests" / script), str(out)],
         capture_output=True,
         text=True,
         timeout=600,
     )
     if result.returncode != 0:
-        raise RuntimeError(f"building test models failed:\n{result.stdout}\n{result.stderr}")
+        raise RuntimeError(f"{script} failed:\n{result.stdout}\n{result.stderr}")
     return out
 
 
@@ -56,14 +60,4 @@ def load_or_skip(path: Path, **options: object) -> Model:
 def picture_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """RGB picture classifiers with TFLite metadata, made by the converter CLI (see
     tests/picture_models.py): ``float32.tflite``, ``int8.tflite`` and ``labels.txt``."""
-    out = tmp_path_factory.mktemp("picture-models")
-    python = os.environ.get("MODEL_BUILDER_PYTHON", sys.executable)
-    result = subprocess.run(
-        [python, str(REPO / "tests" / "picture_models.py"), str(out)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"building picture models failed:\n{result.stdout}\n{result.stderr}")
-    return out
+    return _built(tmp_path_factory.mktemp("picture-models"), "picture_models.py")
