@@ -30,6 +30,7 @@ import os
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -90,13 +91,33 @@ def captured(**fields: Any) -> Iterator[None]:
                         os.dup2(saved, STDERR)
                 finally:
                     os.close(saved)
-                    sink.seek(0)
-                    output = sink.read()
+                    output = _drain(sink.fileno())
         finally:
             _depth -= 1
             # Re-emitted after descriptor 2 is back, before another capture can take it.
             if output:
                 emit(output, **fields)
+
+
+def _drain(fd: int) -> bytes:
+    """Everything written to the capture file, late writes included.
+
+    A thread that looked up descriptor 2 just before it was restored can still complete its
+    write into the capture file a moment later. Reading with ``pread`` leaves the shared file
+    offset alone (such a write still appends), and the file is read until two looks 1 ms
+    apart find nothing new, so that write is re-emitted rather than lost.
+    """
+    data = b""
+    quiet = 0
+    while quiet < 2:
+        size = os.fstat(fd).st_size
+        if size > len(data):
+            data += os.pread(fd, size - len(data), len(data))
+            quiet = 0
+        else:
+            quiet += 1
+            time.sleep(0.001)
+    return data
 
 
 def emit(output: bytes, **fields: Any) -> None:
