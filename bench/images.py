@@ -10,19 +10,16 @@ in this process. The preprocess row times what the server does to the JPEG befor
 
 from __future__ import annotations
 
-import functools
 import io
 import json
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 
 from bench import latency, servers
 from bench.plan import Plan
+from bench.wire import TF_PATH, Form, against_invoke
 
-TF_PATH = "/v1/models/model:predict"
 MEAN = STD = 127.5
 
 
@@ -63,13 +60,7 @@ def preprocess_ms(model_path: Path, picture: bytes, count: int) -> float:
         def run() -> None:
             images.to_input([picture], target, declared=images.PictureFormat.JPEG, what="x")
 
-        run()
-        times = []
-        for _ in range(count):
-            started = time.perf_counter()
-            run()
-            times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+        return latency.median_ms(run, count)
 
 
 def measure(model_path: Path, env: dict[str, str], plan: Plan, log_dir: Path) -> dict:
@@ -81,38 +72,27 @@ def measure(model_path: Path, env: dict[str, str], plan: Plan, log_dir: Path) ->
     picture = jpeg(size)
     x = decoded(picture)
     numbers = json.dumps({"instances": np.round(x, 4).tolist()}, separators=(",", ":")).encode()
-    forms = {
-        "raw_jpeg": ("raw JPEG to :predict", picture, {"Content-Type": "image/jpeg"}),
-        "json_numbers": (
+    forms = [
+        Form("raw_jpeg", "raw JPEG to :predict", TF_PATH, picture, {"Content-Type": "image/jpeg"}),
+        Form(
+            "json_numbers",
             "same picture as JSON numbers",
+            TF_PATH,
             numbers,
             {"Content-Type": "application/json"},
         ),
-    }
+    ]
     bare = latency.bare_interpreter(str(model_path), x)
     spec = servers.function_spec("fn_images", str(model_path), numbers, **env)
     count = max(plan.warm_large, 60 if plan.name == "full" else plan.warm_large)
     results: dict = {"picture": f"{size}x{size} JPEG", "forms": {}, "bodies": {}}
     server = servers.start(spec, log_dir)
     try:
-        for key, (label, body, headers) in forms.items():
-            client = latency.Client(server.port)
-            try:
-                for _ in range(plan.warmup):
-                    client.post(TF_PATH, body, headers)
-                p50_ms, invoke_ms = latency.alternating(
-                    functools.partial(client.post, TF_PATH, body, headers), bare.invoke, count
-                )
-            finally:
-                client.close()
-            results["forms"][key] = {
-                "label": label,
-                "p50_ms": p50_ms,
-                "invoke_ms": invoke_ms,
-                "ratio": p50_ms / invoke_ms,
-                "count": count,
-            }
-            results["bodies"][key] = len(body)
+        for form in forms:
+            results["forms"][form.key] = against_invoke(
+                server.port, form, bare.invoke, plan.warmup, count
+            )
+            results["bodies"][form.key] = len(form.body)
     finally:
         server.stop()
     results["preprocess_ms"] = preprocess_ms(model_path, picture, plan.invokes * 5)

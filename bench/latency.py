@@ -106,6 +106,17 @@ def alternating(
     return statistics.median(times[0]), statistics.median(times[1])
 
 
+def median_ms(call: Callable[[], object], count: int) -> float:
+    """Median milliseconds of ``count`` calls of ``call``, after one unrecorded call."""
+    call()
+    times = []
+    for _ in range(count):
+        started = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
 @dataclass(frozen=True)
 class Overhead:
     """Median predict through ``serving.model.Model`` against the bare ``invoke()``, and

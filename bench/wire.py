@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import statistics
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,13 +108,29 @@ def parse_ms(model_path: Path, form: Form, count: int) -> float:
             quantize_into(buffer, array, spec.scale, spec.zero_point, scratch=scratch)
             del buffer
 
-        parse()
-        times = []
-        for _ in range(count):
-            started = time.perf_counter()
-            parse()
-            times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+        return latency.median_ms(parse, count)
+
+
+def against_invoke(
+    port: int, form: Form, invoke: Callable[[], object], warmup: int, count: int
+) -> dict:
+    """``form``'s p50 over ``count`` requests, in alternating blocks with a bare ``invoke``."""
+    client = latency.Client(port)
+    try:
+        for _ in range(warmup):
+            client.post(form.path, form.body, form.headers)
+        p50_ms, invoke_ms = latency.alternating(
+            functools.partial(client.post, form.path, form.body, form.headers), invoke, count
+        )
+    finally:
+        client.close()
+    return {
+        "label": form.label,
+        "p50_ms": p50_ms,
+        "invoke_ms": invoke_ms,
+        "ratio": p50_ms / invoke_ms,
+        "count": count,
+    }
 
 
 def measure(
@@ -130,24 +146,9 @@ def measure(
     server = servers.start(spec, log_dir)
     try:
         for form in all_forms:
-            client = latency.Client(server.port)
-            try:
-                for _ in range(plan.warmup):
-                    client.post(form.path, form.body, form.headers)
-                p50_ms, invoke_ms = latency.alternating(
-                    functools.partial(client.post, form.path, form.body, form.headers),
-                    bare.invoke,
-                    count,
-                )
-            finally:
-                client.close()
-            results["forms"][form.key] = {
-                "label": form.label,
-                "p50_ms": p50_ms,
-                "invoke_ms": invoke_ms,
-                "ratio": p50_ms / invoke_ms,
-                "count": count,
-            }
+            results["forms"][form.key] = against_invoke(
+                server.port, form, bare.invoke, plan.warmup, count
+            )
         rates = {}
         for form in (f for f in all_forms if f.key in ("tf_json", "v2_binary_fp32")):
             runs = [
