@@ -140,7 +140,7 @@ def _label_outputs(
     """(signature, output) pairs whose last axis has one class per label."""
     if labels is None:
         return set()
-    found, shapes = set(), []
+    found, shapes = set(), []  # shapes are listed sorted: signature outputs have no set order
     for key, signature in source.signatures.items():
         for name in signature.outputs:
             shape = signature.output_shapes.get(name)
@@ -150,7 +150,7 @@ def _label_outputs(
     if not found:
         raise ConvertError(
             f"--labels {path}: {len(labels)} labels but no output has {len(labels)} classes "
-            f"on its last axis (outputs: {', '.join(shapes)})"
+            f"on its last axis (outputs: {', '.join(sorted(shapes))})"
         )
     return found
 
