@@ -88,7 +88,7 @@ def decode_classify(
             raise BadRequest(f"top_k is {body_k} in the body but {k} in the query: give one")
         k = body_k
     signature = model.signature(tfserving.signature_name(body))
-    values = tfserving.Values(model, signature, max_image_pixels)
+    values = tfserving.Values(model, signature, max_image_pixels, jsonio.may_hold_booleans(data))
     inputs = tfserving.rows(body["examples"], values, "examples")
     return InferRequest(inputs=inputs, signature=signature.key), k or DEFAULT_TOP_K
 

@@ -94,7 +94,7 @@ class Values:
     """Turns one input's JSON values into an array: numbers, or ``{"b64": ...}`` pictures."""
 
     def __init__(
-        self, model: Model, signature: Signature, max_image_pixels: int, booleans: bool = True
+        self, model: Model, signature: Signature, max_image_pixels: int, booleans: bool
     ) -> None:
         self.model = model
         self.signature = signature

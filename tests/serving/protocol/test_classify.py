@@ -166,3 +166,13 @@ def test_classification_needs_a_class_output():
         "output 'heatmap': classification needs an output shaped [batch, classes]; "
         "this output is [-1, 4, 4]"
     )
+
+
+def test_booleans_among_numbers_in_examples_are_400(client_for):
+    client = client_for(BUNDLED_MODEL)
+    body = {"examples": [{"pixels": [[[0.5]] * 7 + [[True]]] * 8}]}
+    response = client.post("/v1/models/model:classify", json=body)
+    assert response.status_code == 400
+    assert response.json == {
+        "error": "input 'pixels': expected numbers, received booleans mixed among numbers"
+    }
