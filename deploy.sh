@@ -378,17 +378,9 @@ while IFS= read -r private_file; do
     "$PROG" "$private_file" "$private_file" >&2
 done < <(find "${upload_files[@]}" -type f ! -name '*.pyc' ! -perm -004 2>/dev/null || true)
 
-# --- the commands -----------------------------------------------------------------------------
-env_vars="MODEL_NAME=${MODEL_NAME},MODEL_VERSION=${MODEL_VERSION}"
 # Concurrency and pool size are per instance; each gunicorn worker gets its share (rounded up).
 per_worker() { echo $(( (10#$1 + 10#$WORKERS - 1) / 10#$WORKERS )); }
-env_vars+=",INTERPRETER_POOL_SIZE=$(per_worker "$POOL_SIZE"),INTERPRETER_THREADS=${THREADS}"
-# functions-framework's gunicorn: WORKERS processes of THREADS threads accept as many
-# requests as Cloud Run sends.
-env_vars+=",WORKERS=${WORKERS},THREADS=$(per_worker "$CONCURRENCY")"
-# The instance's memory in bytes: the function admits requests against a budget derived
-# from it (REQUEST_MEMORY_BUDGET_BYTES), so concurrent large bodies wait or get 503
-# instead of Cloud Run killing the instance.
+# A --memory size in bytes.
 memory_bytes() {
   local number=${1%%[!0-9]*} unit=${1##*[0-9]}
   case "$unit" in
@@ -400,6 +392,54 @@ memory_bytes() {
     Gi) echo $((number * 1024 ** 3)) ;;
   esac
 }
+
+# --- memory: will --memory hold the model plus one request at the body limit? ------------
+# serving/estimate.py owns the rule (standard library only); the model is measured where this
+# script can see it: the bundled file, or the file --upload sends (then also downloaded into
+# the instance's in-memory temp dir). A gs:// model that is not uploaded is not measured here.
+estimate_model=""
+estimate_flags=()
+if [[ -n "$UPLOAD" ]]; then
+  estimate_model="$UPLOAD"
+  estimate_flags+=(--downloaded)
+elif [[ -z "$MODEL" ]]; then
+  estimate_model="$BUNDLED_MODEL"
+fi
+for pair in ${EXTRA_ENV[@]+"${EXTRA_ENV[@]}"}; do
+  if [[ "$pair" =~ ^MAX_REQUEST_BYTES=([0-9]+)$ ]]; then
+    estimate_flags+=("--max-request-bytes=${BASH_REMATCH[1]}")
+  fi
+done
+MEMORY_ESTIMATE=""
+if [[ -z "$estimate_model" ]]; then
+  MEMORY_ESTIMATE="not measured: $MODEL is not uploaded from here (pass --upload FILE to check it)"
+elif ! command -v python3 >/dev/null 2>&1; then
+  MEMORY_ESTIMATE="not measured: python3 not found"
+else
+  model_bytes="$(wc -c <"$estimate_model" | tr -d '[:space:]')"
+  # Exit status 3: it does not fit. Any other failure (an old python3) only skips the check.
+  status=0
+  MEMORY_ESTIMATE="$(PYTHONPATH="$SOURCE_DIR" python3 -m serving.estimate \
+    "--model-bytes=${model_bytes}" "--memory=$(memory_bytes "$MEMORY")" "--workers=${WORKERS}" \
+    "--pool-per-worker=$(per_worker "$POOL_SIZE")" ${estimate_flags[@]+"${estimate_flags[@]}"} \
+    2>&1)" || status=$?
+  if (( status == 3 )); then
+    die "--memory $MEMORY: $MEMORY_ESTIMATE"
+  elif (( status != 0 )); then
+    MEMORY_ESTIMATE="not measured: python3 -m serving.estimate failed: ${MEMORY_ESTIMATE##*$'\n'}"
+    printf '%s: warning: memory estimate %s\n' "$PROG" "$MEMORY_ESTIMATE" >&2
+  fi
+fi
+
+# --- the commands -----------------------------------------------------------------------------
+env_vars="MODEL_NAME=${MODEL_NAME},MODEL_VERSION=${MODEL_VERSION}"
+env_vars+=",INTERPRETER_POOL_SIZE=$(per_worker "$POOL_SIZE"),INTERPRETER_THREADS=${THREADS}"
+# functions-framework's gunicorn: WORKERS processes of THREADS threads accept as many
+# requests as Cloud Run sends.
+env_vars+=",WORKERS=${WORKERS},THREADS=$(per_worker "$CONCURRENCY")"
+# The instance's memory in bytes: the function admits requests against a budget derived
+# from it (REQUEST_MEMORY_BUDGET_BYTES), so concurrent large bodies wait or get 503
+# instead of Cloud Run killing the instance.
 env_vars+=",MEMORY_LIMIT_BYTES=$(memory_bytes "$MEMORY")"
 [[ -z "$MODEL" ]] || env_vars+=",MODEL_PATH=${MODEL}"
 for pair in ${EXTRA_ENV[@]+"${EXTRA_ENV[@]}"}; do env_vars+=",${pair}"; done
@@ -425,7 +465,7 @@ describe_cmd=(gcloud functions describe "$NAME" "--project=${PROJECT}" "--region
   "--format=value(serviceConfig.uri)")
 
 if [[ "$DRY_RUN" == 1 ]]; then
-  printf '# %s --dry-run: nothing was run. Commands, in order:\n' "$PROG" >&2
+  printf '# %s --dry-run: nothing was run.\n# memory: %s\n# Commands, in order:\n' "$PROG" "$MEMORY_ESTIMATE" >&2
 fi
 
 if [[ -n "$UPLOAD" ]]; then

@@ -11,7 +11,6 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -136,7 +135,7 @@ def bare_interpreter(model_path: str, x: np.ndarray) -> Any:
     input (quantized for an int8 input): ``invoke()`` is all that is left to time."""
     from serving.model.backend import select_backend
 
-    interpreter = select_backend().make_interpreter(Path(model_path).read_bytes(), num_threads=1)
+    interpreter = select_backend().make_interpreter(str(model_path), num_threads=1)
     (detail,) = interpreter.get_input_details()
     interpreter.resize_tensor_input(detail["index"], list(x.shape))
     interpreter.allocate_tensors()

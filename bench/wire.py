@@ -96,7 +96,7 @@ def parse_ms(model_path: Path, form: Form, count: int) -> float:
 
     with Model.load(model_path) as model:
         (spec,) = model.inputs
-        interpreter = model.backend.make_interpreter(model_path.read_bytes(), num_threads=1)
+        interpreter = model.backend.make_interpreter(str(model_path), num_threads=1)
         interpreter.allocate_tensors()
         scratch = np.empty(tuple(max(1, d) for d in spec.shape), np.float32)
 

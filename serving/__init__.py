@@ -4,21 +4,37 @@
 >>> with Model.load("model/quantized_model.tflite") as model:
 ...     probabilities = model.predict({"pixels": images})["probabilities"]
 
-Importing the package loads no interpreter, TensorFlow or google-cloud-storage.
+Importing the package loads nothing: not numpy, an interpreter, TensorFlow or
+google-cloud-storage. The names below are imported on first use, so standard-library
+modules such as :mod:`serving.memory` run without the serving dependencies
+(``deploy.sh`` runs ``python3 -m serving.memory`` on the deployer's machine).
 
 Layers, imports flowing down only::
 
     http/       bodies, routes, endpoints, the one error handler     (Flask)
     protocol/   TF Serving and V2 wire forms <-> InferRequest/InferResponse
     runtime     the process-wide model: lazy, loaded once, retried
-    model/      interpreters, signatures, quantization; numpy only
+    model/      engines, signatures, quantization; numpy only
     storage/    where the model file comes from (local or gs://)
-    errors, settings, logs                                           (used by all)
+    errors, settings, logs, memory, filelock                         (used by all)
 """
 
-from serving.errors import ModelLoadError, ServingError
-from serving.model import Model, Prediction, Signature, TensorSpec, select_backend
-from serving.settings import Settings
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# name -> the module it comes from
+_EXPORTS = {
+    "Model": "serving.model",
+    "ModelLoadError": "serving.errors",
+    "Prediction": "serving.model",
+    "ServingError": "serving.errors",
+    "Settings": "serving.settings",
+    "Signature": "serving.model",
+    "TensorSpec": "serving.model",
+    "select_backend": "serving.model",
+}
 
 __all__ = [
     "Model",
@@ -30,3 +46,10 @@ __all__ = [
     "TensorSpec",
     "select_backend",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'serving' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -48,6 +48,12 @@ class MemoryBudget:
         """Bytes admitted now."""
         return self._used
 
+    def resize(self, capacity: int) -> None:
+        """Change the budget (once the model's footprint is known); waiters re-check."""
+        with self._cond:
+            self.capacity = capacity
+            self._cond.notify_all()
+
     def acquire(self, amount: int, *, what: str) -> int:
         """Wait until ``amount`` fits, then hold it; returns what to :meth:`release`.
 

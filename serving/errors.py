@@ -83,6 +83,7 @@ class LoadFailure(str, enum.Enum):
     OP_VERSION = "op_version"  # needs a newer runtime
     SOURCE = "source"  # the download failed
     BACKEND = "backend"  # no interpreter could be imported
+    ENGINE = "engine"  # the engine SERVING_ENGINE forces cannot serve this model
     INVALID = "invalid"  # anything else the runtime refused
 
     def __str__(self) -> str:

@@ -11,12 +11,14 @@ import enum
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from serving import logs, overrides
 from serving.admission import MemoryBudget
 from serving.errors import ModelLoadError, ServingError
+from serving.memory import ModelFootprint
 from serving.model import Model
+from serving.model.weight_cache import CacheState
 from serving.settings import Settings
 from serving.storage import source
 
@@ -55,7 +57,7 @@ class Runtime:
         """The memory budget requests of this process are admitted against."""
         if self._budget is None:
             settings = self.settings
-            self._budget = MemoryBudget(settings.memory_budget, settings.admission_timeout)
+            self._budget = MemoryBudget(settings.request_budget(), settings.admission_timeout)
         return self._budget
 
     @property
@@ -102,9 +104,12 @@ class Runtime:
             model = Model.load(
                 fetched.path,
                 backend=settings.backend,
+                engine=settings.engine,
                 pool_size=settings.pool_size,
                 num_threads=settings.num_threads,
                 max_batch_size=settings.max_batch_size,
+                weight_cache_dir=settings.weight_cache_dir,
+                lock_timeout=settings.gcs_timeout,
             )
             overrides.apply(model, settings)
         except ServingError as e:
@@ -118,7 +123,16 @@ class Runtime:
             self._attempts += 1
             self._loading = False
         load_ms = (time.perf_counter() - started) * 1000
+        footprint = _instance_footprint(model, fetched)
+        self.budget.resize(settings.request_budget(footprint))
         self._model, self._error = model, None
+        cache = model.weight_cache
+        if cache is not None and cache.state is CacheState.PRIVATE:
+            logs.log(
+                logging.WARNING,
+                f"weight cache not used, weights packed in process memory: {cache.reason}",
+                weight_cache_dir=str(settings.weight_cache_dir),
+            )
         logs.log(
             logging.INFO,
             "model loaded",
@@ -130,8 +144,14 @@ class Runtime:
             model_bytes=fetched.size_bytes,
             backend=model.backend.name,
             backend_version=model.backend.version,
-            pool_size=settings.pool_size,
+            engine=model.engine.kind.value,
+            engine_reason=model.choice.reason,
+            engine_build_ms=round(model.engine.first_build_ms, 2),
+            pool_size=model.engine.size,
             threads=settings.num_threads,
+            footprint=footprint.as_log(settings.workers),
+            request_budget_bytes=self.budget.capacity,
+            **_cache_fields(model),
             **_metadata_fields(model),
         )
         return Loaded(model, load_ms)
@@ -145,6 +165,27 @@ class Runtime:
             load_ms=round((time.perf_counter() - started) * 1000, 2),
             reason=error.reason.value if isinstance(error, ModelLoadError) else None,
         )
+
+
+def _instance_footprint(model: Model, fetched: source.FetchedModel) -> ModelFootprint:
+    """The model's footprint, plus its file when the function wrote it (a download)."""
+    footprint = model.footprint
+    if fetched.generation is not None:  # a gs:// model sits in the cache dir: memory
+        footprint = replace(footprint, shared_bytes=footprint.shared_bytes + fetched.size_bytes)
+    return footprint
+
+
+def _cache_fields(model: Model) -> dict[str, object]:
+    """What the load log says about the packed-weights file (nothing for interpreters)."""
+    cache = model.weight_cache
+    if cache is None:
+        return {}
+    fields: dict[str, object] = {"state": cache.state.value, "bytes": cache.bytes}
+    if cache.path is not None:
+        fields["path"] = str(cache.path)
+    if cache.reason is not None:
+        fields["reason"] = cache.reason
+    return {"weight_cache": fields}
 
 
 def _metadata_fields(model: Model) -> dict[str, object]:

@@ -10,11 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from serving import memory
 from serving.errors import ServingError
+from serving.memory import ModelFootprint
 
 BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "model" / "quantized_model.tflite"
 BACKENDS = ("litert", "tflite_runtime", "tensorflow")
-BUDGET_FRACTION = 0.45
+ENGINES = ("compiled", "interpreter")
 N = TypeVar("N", int, float)
 
 
@@ -63,14 +65,18 @@ class Settings:
     MODEL_NAME                  name in the REST routes                     ``model``
     MODEL_VERSION               version reported and accepted in routes     ``1``
     INTERPRETER_POOL_SIZE       interpreters serving requests in parallel   usable CPUs
-    INTERPRETER_THREADS         threads per interpreter                     ``1``
+                                (interpreter engine; compiled: 1/process)
+    INTERPRETER_THREADS         threads per interpreter or compiled model   ``1``
     SERVING_BACKEND             force litert / tflite_runtime / tensorflow  first importable
+    SERVING_ENGINE              force compiled / interpreter                by model size
+    WEIGHT_CACHE_DIR            where packed weights are shared             temp dir
     MAX_REQUEST_BYTES           request body limit (413 above it)           10 MiB
     MAX_BATCH_SIZE              instances per invoke (larger are chunked)   ``64``
     BODY_TIMEOUT_SECONDS        time a request body may take to arrive      ``20``
     MEMORY_LIMIT_BYTES          the instance's memory (deploy.sh: --memory) cgroup limit, or RAM
     WORKERS                     gunicorn worker processes sharing it        ``1``
     REQUEST_MEMORY_BUDGET_BYTES request memory one process admits at once   45% of its share
+                                                                            after the model
     ADMISSION_TIMEOUT_SECONDS   wait for budget before a 503 + Retry-After  ``5``
     GCS_TIMEOUT_SECONDS         bound on a gs:// model download             ``60``
     MODEL_CACHE_DIR             where gs:// models are cached               temp dir
@@ -90,6 +96,8 @@ class Settings:
     pool_size: int = 1
     num_threads: int = 1
     backend: str | None = None
+    engine: str | None = None
+    weight_cache_dir: Path = Path(tempfile.gettempdir()) / "tflite-weight-cache"
     max_request_bytes: int = 10 * 1024 * 1024
     max_batch_size: int = 64
     gcs_timeout: float = 60.0
@@ -106,16 +114,15 @@ class Settings:
     image_std: tuple[float, ...] | None = None
     max_image_pixels: int = 4096 * 4096
 
-    @property
-    def memory_budget(self) -> int:
+    def request_budget(self, footprint: ModelFootprint | None = None) -> int:
         """Bytes of request memory this process admits at once (0: no budget).
 
-        By default 45% of this worker's share of the instance's memory: the rest holds
-        the interpreter runtime, the model, its interpreters and the allocator's slack.
+        ``REQUEST_MEMORY_BUDGET_BYTES`` when set; else a share of what the instance's memory
+        leaves after the model's ``footprint`` (:func:`serving.memory.request_budget`).
         """
         if self.request_memory_budget:
             return self.request_memory_budget
-        return int(self.memory_limit * BUDGET_FRACTION) // self.workers
+        return memory.request_budget(self.memory_limit, self.workers, footprint)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -124,6 +131,9 @@ class Settings:
         backend = env.get("SERVING_BACKEND") or None
         if backend is not None and backend not in BACKENDS:
             raise ConfigError(f"SERVING_BACKEND={backend!r} is not one of {', '.join(BACKENDS)}")
+        engine = env.get("SERVING_ENGINE") or None
+        if engine is not None and engine not in ENGINES:
+            raise ConfigError(f"SERVING_ENGINE={engine!r} is not one of {', '.join(ENGINES)}")
         log_level = env.get("LOG_LEVEL", "INFO").upper()
         if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(f"LOG_LEVEL={log_level!r} is not DEBUG, INFO, WARNING or ERROR")
@@ -134,6 +144,8 @@ class Settings:
             pool_size=_positive_int(env, "INTERPRETER_POOL_SIZE", _usable_cpus()),
             num_threads=_positive_int(env, "INTERPRETER_THREADS", 1),
             backend=backend,
+            engine=engine,
+            weight_cache_dir=Path(env.get("WEIGHT_CACHE_DIR") or cls.weight_cache_dir),
             max_request_bytes=_positive_int(env, "MAX_REQUEST_BYTES", cls.max_request_bytes),
             max_batch_size=_positive_int(env, "MAX_BATCH_SIZE", cls.max_batch_size),
             gcs_timeout=_positive_float(env, "GCS_TIMEOUT_SECONDS", cls.gcs_timeout),

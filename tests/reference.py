@@ -18,7 +18,7 @@ from serving.model.backend import select_backend
 def reference_predict(path: Path, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Outputs by signature name for float inputs by signature name."""
     backend = select_backend(os.environ.get("SERVING_BACKEND"))
-    interpreter = backend.make_interpreter(Path(path).read_bytes(), num_threads=1)
+    interpreter = backend.make_interpreter(str(path), num_threads=1)
     runner = interpreter.get_signature_runner()
     details = runner.get_input_details()
     feeds = {}

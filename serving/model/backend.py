@@ -4,6 +4,11 @@ Order of preference: LiteRT (``ai_edge_litert``, maintained, numpy 2, Python 3.1
 then the legacy ``tflite_runtime`` (Python <= 3.11, numpy < 2, too old for some op
 versions current converters emit), then ``tensorflow.lite`` (heavy; last resort).
 ``SERVING_BACKEND`` forces one of ``litert``, ``tflite_runtime``, ``tensorflow``.
+
+Every backend builds interpreters from a path, so the runtime maps the model file rather
+than copying it into the heap. LiteRT also has ``CompiledModel`` (:attr:`Backend.compiled`),
+the engine whose packed weights can be shared between processes (see
+:mod:`serving.model.weight_cache`).
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ _CANDIDATES: dict[str, tuple[str, str]] = {
     "tflite_runtime": ("tflite_runtime.interpreter", "tflite-runtime"),
     "tensorflow": ("tensorflow.lite.python.interpreter", "tensorflow"),
 }
+# The backends that also have LiteRT's CompiledModel, and the module holding it.
+_COMPILED: dict[str, str] = {"litert": "ai_edge_litert.compiled_model"}
 PREFERENCE: tuple[str, ...] = ("litert", "tflite_runtime", "tensorflow")
 
 _lock = threading.Lock()
@@ -36,20 +43,44 @@ class Backend:
     name: str
     version: str
     interpreter_class: Any
+    module: Any
 
-    def make_interpreter(self, model_content: bytes, num_threads: int | None = None) -> Interpreter:
-        """A new interpreter for the model's bytes, tensors allocated (one per thread at a time).
+    @property
+    def label(self) -> str:
+        """``name version``, as messages and the cache key name the runtime."""
+        return f"{self.name} {self.version}"
 
-        Built from bytes read once, not from the path: a file replaced or deleted after
-        the load cannot give later interpreters of the same pool another model. Allocation
-        applies the default delegate, which logs natively: see :mod:`serving.native_log`.
+    def make_interpreter(self, path: str, num_threads: int | None = None) -> Interpreter:
+        """A new interpreter for the model at ``path``, tensors allocated.
+
+        The runtime maps the file. Allocation applies the default delegate (XNNPACK, which
+        packs its own copy of the weights) and logs natively: see :mod:`serving.native_log`.
         """
         with native_log.captured(backend=self.name):
-            interpreter = self.interpreter_class(
-                model_content=model_content, num_threads=num_threads
-            )
+            interpreter = self.interpreter_class(model_path=path, num_threads=num_threads)
             interpreter.allocate_tensors()
         return interpreter
+
+    def describe(self, path: str) -> Interpreter:
+        """An interpreter that only describes the model: no delegate, no tensors allocated.
+
+        It reads signatures, shapes and quantization in well under a millisecond and costs
+        no copy of the weights, whichever engine then serves the model.
+        """
+        resolver = self.module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        with native_log.captured(backend=self.name):
+            return self.interpreter_class(model_path=path, experimental_op_resolver_type=resolver)
+
+    @property
+    def compiled(self) -> Any | None:
+        """LiteRT's ``compiled_model`` module, or None when this backend has no CompiledModel."""
+        name = _COMPILED.get(self.name)
+        if name is None:
+            return None
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            return None
 
 
 def _version(distribution: str) -> str:
@@ -68,7 +99,12 @@ def _version(distribution: str) -> str:
 def _import(name: str) -> Backend:
     module_name, distribution = _CANDIDATES[name]
     module = importlib.import_module(module_name)
-    return Backend(name=name, version=_version(distribution), interpreter_class=module.Interpreter)
+    return Backend(
+        name=name,
+        version=_version(distribution),
+        interpreter_class=module.Interpreter,
+        module=module,
+    )
 
 
 def select_backend(forced: str | None = None) -> Backend:

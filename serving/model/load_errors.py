@@ -42,9 +42,9 @@ def explain(path: str, error: BaseException, backend: Backend) -> ModelLoadError
             reason="op_version",
         )
     return ModelLoadError(
-        f"{path} could not be loaded by {runtime}: {_first_line(text)}", reason="invalid"
+        f"{path} could not be loaded by {runtime}: {first_line(text)}", reason="invalid"
     )
 
 
-def _first_line(text: str) -> str:
+def first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else "no details"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import enum
 import io
 import math
+import mmap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -132,8 +133,8 @@ class ModelMetadata:
         return {k: v for k, v in fields.items() if v is not None}
 
 
-def read(content: bytes, signatures: Sequence[Signature]) -> ModelMetadata | None:
-    """The metadata of the model in ``content``; None when it has none.
+def read(content: bytes | mmap.mmap, signatures: Sequence[Signature]) -> ModelMetadata | None:
+    """The metadata of the model in ``content`` (bytes or a mapped file); None without any.
 
     Raises :class:`MetadataError` when the metadata is present but malformed.
     """
@@ -145,7 +146,9 @@ def read(content: bytes, signatures: Sequence[Signature]) -> ModelMetadata | Non
         raise MetadataError(f"{type(e).__name__}: {e}") from e
 
 
-def _read(buf: memoryview, content: bytes, signatures: Sequence[Signature]) -> ModelMetadata | None:
+def _read(
+    buf: memoryview, content: bytes | mmap.mmap, signatures: Sequence[Signature]
+) -> ModelMetadata | None:
     if bytes(buf[4:8]) != _MODEL_IDENTIFIER:
         return None
     model = Table.root(buf)
@@ -253,16 +256,34 @@ def _output_info(tensor: Table, archive: zipfile.ZipFile | None) -> OutputInfo:
     return OutputInfo()
 
 
-def _archive(content: bytes) -> zipfile.ZipFile | None:
-    """The zip of associated files appended to the model, if any."""
+def _archive(content: bytes | mmap.mmap) -> zipfile.ZipFile | None:
+    """The zip of associated files appended to the model, if any.
+
+    A mapped file is read in place (it is file-like), never copied into the heap.
+    """
     if b"PK\x05\x06" not in content[-(1 << 16) - 22 :]:
         return None
     import zipfile
 
     try:
-        return zipfile.ZipFile(io.BytesIO(content))
+        return zipfile.ZipFile(
+            _Seekable(content) if isinstance(content, mmap.mmap) else io.BytesIO(content)
+        )
     except zipfile.BadZipFile:
         return None
+
+
+class _Seekable:
+    """A mapped file as the file object zipfile reads (``mmap`` lacks ``seekable`` before 3.13)."""
+
+    def __init__(self, mapped: mmap.mmap) -> None:
+        self._mapped = mapped
+
+    def seekable(self) -> bool:
+        return True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._mapped, name)
 
 
 def parse_labels(text: str) -> tuple[str, ...]:

@@ -14,6 +14,8 @@ float32 values.
 from __future__ import annotations
 
 import os
+import tempfile
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,21 +23,31 @@ from typing import Any
 
 import numpy as np
 
+from serving import memory
 from serving.errors import BadRequest, ModelLoadError
-from serving.model import arrays, load_errors, metadata
+from serving.memory import ModelFootprint
+from serving.model import arrays, compiled_engine, load_errors, metadata
 from serving.model.backend import Backend, select_backend
+from serving.model.compiled_engine import CompiledFactory
+from serving.model.engine import Engine, EngineChoice, EngineKind, Runner, choose
+from serving.model.interpreter_engine import InterpreterRunner
 from serving.model.metadata import ModelMetadata
+from serving.model.model_file import ModelFile
 from serving.model.pictures import PictureInput
-from serving.model.pool import InterpreterPool, Slot
-from serving.model.quantization import check_finite, dequantize, quantize
+from serving.model.pool import Pool
+from serving.model.quantization import check_finite, dequantize
 from serving.model.tensors import (
     DEFAULT_SIGNATURE,
-    Interpreter,
     Signature,
     TensorSpec,
     read_signatures,
     shape_text,
 )
+from serving.model.weight_cache import CacheUse, WeightCache
+
+# Where packed weights go unless the caller says otherwise: the temp dir, which Cloud Run
+# keeps in memory (counted once per instance in the model's footprint).
+DEFAULT_WEIGHT_CACHE_DIR = Path(tempfile.gettempdir()) / "tflite-weight-cache"
 
 
 @dataclass(frozen=True)
@@ -50,27 +62,33 @@ class Prediction:
 
 
 class Model:
-    """A TFLite model served by a pool of interpreters (thread-safe).
+    """A TFLite model served by one engine (thread-safe).
 
-    Every interpreter is built from the same bytes, read once at load: replacing or
-    deleting the file afterwards changes nothing for the loaded model.
+    The file is held open and mapped, never read into the heap: replacing or deleting it
+    afterwards changes nothing for the loaded model (see :mod:`serving.model.model_file`).
     """
 
     def __init__(
         self,
-        path: str,
+        file: ModelFile,
         backend: Backend,
-        pool: InterpreterPool,
+        engine: Engine,
+        choice: EngineChoice,
         signatures: tuple[Signature, ...],
         max_batch_size: int,
-        size_bytes: int,
+        footprint: ModelFootprint,
+        weight_cache: CacheUse | None,
     ) -> None:
-        self.path = path
+        self.path = file.name
         self.backend = backend
+        self.engine = engine
+        self.choice = choice
         self.signatures = signatures
         self.max_batch_size = max_batch_size
-        self.size_bytes = size_bytes
-        self._pool = pool
+        self.size_bytes = file.size
+        self.footprint = footprint
+        self.weight_cache = weight_cache
+        self._file = file
         self._by_key = {signature.key: signature for signature in signatures}
         self.metadata: ModelMetadata | None = None
         self.metadata_error: str | None = None
@@ -82,41 +100,73 @@ class Model:
         path: str | Path,
         *,
         backend: str | None = None,
+        engine: EngineKind | str | None = None,
         pool_size: int = 1,
         num_threads: int = 1,
         max_batch_size: int = 64,
+        weight_cache_dir: str | Path | None = None,
+        lock_timeout: float = 60.0,
     ) -> Model:
-        """Load ``path`` with one interpreter (more are made on demand, up to ``pool_size``).
+        """Load ``path`` and build its first engine runner (more are made on demand).
+
+        ``engine`` forces ``compiled`` or ``interpreter`` (default: :func:`choose` decides);
+        ``pool_size`` bounds the interpreter engine's runners (the compiled engine, which
+        holds the GIL while it runs, has one per process); packed weights go to
+        ``weight_cache_dir`` (default :data:`DEFAULT_WEIGHT_CACHE_DIR`), whose locks wait at
+        most ``lock_timeout`` seconds.
 
         Raises :class:`ModelLoadError` (503) naming the file and the cause.
         """
         path = os.fspath(path)
-        if os.path.isdir(path):
-            raise ModelLoadError(
-                f"model path is a directory, not a .tflite file: {path}", "missing"
-            )
-        try:
-            content = Path(path).read_bytes()
-        except FileNotFoundError as e:
-            raise ModelLoadError(f"model file not found: {path}", reason="missing") from e
-        except OSError as e:
-            raise ModelLoadError(
-                f"model file could not be read: {path}: {e.strerror}", reason="missing"
-            ) from e
+        forced = EngineKind(engine) if isinstance(engine, str) else engine
+        file = ModelFile(path)
         chosen = select_backend(backend)
-
-        def factory() -> Interpreter:
-            return chosen.make_interpreter(content, num_threads=num_threads)
-
         try:
-            first = factory()
-            signatures = read_signatures(first)
+            describer = chosen.describe(file.path)
+            signatures = read_signatures(describer)
         except (ValueError, RuntimeError) as e:
             raise load_errors.explain(path, e, chosen) from e
-        pool = InterpreterPool(factory, size=pool_size, first=first)
-        model = cls(path, chosen, pool, signatures, max_batch_size, len(content))
+        cache = WeightCache(
+            Path(weight_cache_dir or DEFAULT_WEIGHT_CACHE_DIR),
+            runtime=chosen.label,
+            timeout=lock_timeout,
+        )
+
+        def unsupported() -> str | None:
+            # The batch probe invokes the model once: its verdict is kept per file version.
+            def probe() -> str:
+                return compiled_engine.batch_problem(describer, signatures) or ""
+
+            found = compiled_engine.unsupported(signatures)
+            return found or cache.remembered(file, "batch-probe", probe) or None
+
+        choice = choose(
+            forced,
+            model_bytes=file.size,
+            compiled_available=lambda: chosen.compiled is not None,
+            unsupported=unsupported,
+        )
+        before = memory.anonymous_bytes()
+        started = time.perf_counter()
+        built, choice, use = _first_engine(
+            file,
+            chosen,
+            signatures,
+            choice,
+            forced,
+            cache,
+            pool_size=pool_size,
+            num_threads=num_threads,
+        )
+        built.first_build_ms = (time.perf_counter() - started) * 1000
+        footprint = ModelFootprint(
+            engine_bytes=max(0, memory.anonymous_bytes() - before),
+            engines_per_process=built.size,
+            shared_bytes=use.bytes if use is not None else 0,
+        )
+        model = cls(file, chosen, built, choice, signatures, max_batch_size, footprint, use)
         try:
-            model.metadata = metadata.read(content, signatures)
+            model.metadata = metadata.read(file.mapped(), signatures)
         except metadata.MetadataError as e:  # served without it; the load log says why
             model.metadata_error = str(e)
         return model
@@ -159,9 +209,9 @@ class Model:
         return self.default.outputs
 
     @property
-    def interpreters(self) -> int:
-        """How many interpreters exist now."""
-        return self._pool.created
+    def runners(self) -> int:
+        """How many engine runners (interpreters or compiled models) exist now."""
+        return self.engine.runners
 
     def signature(self, key: str | None = None) -> Signature:
         """The signature called ``key``; 400 naming the known ones.
@@ -192,11 +242,11 @@ class Model:
         feeds = [(spec, arrays_by_name[spec.name]) for spec in chosen.inputs]
         pieces: list[list[np.ndarray]] = []
         invoke_ms = 0.0
-        with self._pool.slot() as slot:
+        with self.engine.runner() as runner:
             for start, stop in chunks:
                 chunk = feeds if len(chunks) == 1 else [(s, a[start:stop]) for s, a in feeds]
                 try:
-                    result, ms = _run_chunk(slot, chosen, chunk)
+                    result, ms = runner.run(chosen, chunk)
                 except (RuntimeError, ValueError) as e:
                     shapes = ", ".join(f"{s.name} {shape_text(a.shape)}" for s, a in chunk)
                     raise BadRequest(
@@ -230,32 +280,15 @@ class Model:
         return [(start, min(start + step, batch)) for start in range(0, batch, step)]
 
     def close(self) -> None:
-        """Release the interpreters; later predictions raise a 503 error."""
-        self._pool.close()
+        """Release the engine and the file; later predictions raise a 503 error."""
+        self.engine.close()
+        self._file.close()
 
     def __enter__(self) -> Model:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _run_chunk(
-    slot: Slot, signature: Signature, feeds: list[tuple[TensorSpec, np.ndarray]]
-) -> tuple[list[np.ndarray], float]:
-    """Outputs in the signature's order for one chunk, and the time spent invoking."""
-    if signature.main:
-        return slot.run_main(feeds, [spec.index for spec in signature.outputs])
-    encoded = {spec.name: _encoded(spec, array) for spec, array in feeds}
-    result, ms = slot.run_signature(signature.key, encoded)
-    return [result[spec.name] for spec in signature.outputs], ms
-
-
-def _encoded(spec: TensorSpec, array: np.ndarray) -> np.ndarray:
-    """An input as the interpreter stores it (real values quantized; raw codes as given)."""
-    if spec.quantized and array.dtype.kind == "f":
-        return quantize(array, spec.scale, spec.zero_point, spec.dtype, what=f"input {spec.name!r}")
-    return np.ascontiguousarray(array, dtype=spec.dtype)
 
 
 def _validate(signature: Signature, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -316,3 +349,53 @@ def _batch_size(arrays_by_name: dict[str, np.ndarray]) -> int:
 
 def _join(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts) if parts[0].ndim > 0 else np.stack(parts)
+
+
+def _first_engine(
+    file: ModelFile,
+    backend: Backend,
+    signatures: tuple[Signature, ...],
+    choice: EngineChoice,
+    forced: EngineKind | None,
+    cache: WeightCache,
+    *,
+    pool_size: int,
+    num_threads: int,
+) -> tuple[Engine, EngineChoice, CacheUse | None]:
+    """The chosen engine with its first runner built, and what the weight cache did.
+
+    A compiled model that fails to build is retried as an interpreter: if that fails too,
+    its error (which names the op or the version) explains the load; if it works, it
+    serves, unless the compiled engine was forced.
+    """
+
+    def interpreter() -> Runner:
+        return InterpreterRunner(backend.make_interpreter(file.path, num_threads))
+
+    if choice.kind is EngineKind.COMPILED:
+        factory = CompiledFactory(backend, file, signatures, num_threads=num_threads, cache=cache)
+        try:
+            first: Runner = factory()
+        except (ValueError, RuntimeError) as e:
+            failure = load_errors.first_line(str(e))
+        else:
+            # One runner per process: it holds the GIL while it runs (see engine.py).
+            return Engine(choice.kind, Pool(factory, size=1, first=first)), choice, factory.last_use
+        try:
+            first = interpreter()
+        except (ValueError, RuntimeError) as e:
+            raise load_errors.explain(file.name, e, backend) from e
+        if forced is EngineKind.COMPILED:
+            raise ModelLoadError(
+                f"SERVING_ENGINE=compiled: LiteRT's CompiledModel could not build {file.name} "
+                f"({failure}), though an interpreter can; unset SERVING_ENGINE",
+                reason="engine",
+            )
+        choice = EngineChoice(EngineKind.INTERPRETER, f"CompiledModel failed: {failure}")
+    else:
+        try:
+            first = interpreter()
+        except (ValueError, RuntimeError) as e:
+            raise load_errors.explain(file.name, e, backend) from e
+    pool = Pool(interpreter, size=pool_size, first=first)
+    return Engine(EngineKind.INTERPRETER, pool), choice, None

@@ -1,9 +1,9 @@
-"""A bounded pool of interpreters, so concurrent requests run in parallel but never share one.
+"""A bounded pool of engine runners, so concurrent requests never share one.
 
-A TFLite interpreter is not thread-safe. Each request borrows a whole interpreter for
-the duration of its invokes. Interpreters are created on demand up to ``size``: the
-cold request pays for exactly one, and a second is built only when two requests
-actually overlap.
+Neither a TFLite interpreter nor a LiteRT compiled model is thread-safe. Each request
+borrows a whole runner for the duration of its invokes. Runners are created on demand up
+to ``size``: the cold request pays for exactly one, and a second is built only when two
+requests actually overlap.
 """
 
 from __future__ import annotations
@@ -12,12 +12,11 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
-
-import numpy as np
+from typing import Generic, TypeVar
 
 from serving.errors import ServingError
-from serving.model.quantization import quantize_into
-from serving.model.tensors import Interpreter, TensorSpec
+
+R = TypeVar("R")
 
 
 class PoolClosed(ServingError):
@@ -26,106 +25,38 @@ class PoolClosed(ServingError):
     status_code = 503
 
 
-class Slot:
-    """One interpreter, the input shapes it is allocated for, and its scratch buffers."""
+class Pool(Generic[R]):
+    """Up to ``size`` runners created lazily by ``factory``; borrow one with :meth:`borrow`."""
 
-    def __init__(self, interpreter: Interpreter) -> None:
-        self.interpreter = interpreter
-        self._shapes: dict[int, tuple[int, ...]] = {
-            int(d["index"]): tuple(int(x) for x in d["shape"])
-            for d in interpreter.get_input_details()
-        }
-        self._scratch: dict[int, np.ndarray] = {}
-
-    def run_main(
-        self, feeds: list[tuple[TensorSpec, np.ndarray]], outputs: list[int]
-    ) -> tuple[list[np.ndarray], float]:
-        """Run the main subgraph: set the inputs, invoke, read the outputs (copies).
-
-        A quantized input given as real (float) values is quantized straight into the
-        interpreter's input buffer; anything else is copied in as it is. The interpreter
-        is resized and re-allocated only when an input's shape changed. Returns the
-        outputs and the time spent in ``invoke()`` in milliseconds.
-        """
-        interpreter = self.interpreter
-        changed = [
-            (spec.index, a.shape) for spec, a in feeds if a.shape != self._shapes[spec.index]
-        ]
-        if changed:
-            for index, shape in changed:
-                interpreter.resize_tensor_input(index, list(shape), strict=True)
-            interpreter.allocate_tensors()
-            for index, shape in changed:
-                self._shapes[index] = tuple(shape)
-        for spec, array in feeds:
-            if spec.quantized and array.dtype.kind == "f":
-                buffer = interpreter.tensor(spec.index)()
-                quantize_into(
-                    buffer,
-                    array,
-                    spec.scale,
-                    spec.zero_point,
-                    scratch=self._scratch_for(spec.index, array.shape),
-                )
-                del buffer  # invoke() refuses to run while a view of its buffers is alive
-            else:
-                interpreter.set_tensor(spec.index, array)
-        started = time.perf_counter()
-        interpreter.invoke()
-        invoke_ms = (time.perf_counter() - started) * 1000
-        return [interpreter.get_tensor(i) for i in outputs], invoke_ms
-
-    def run_signature(
-        self, key: str, feeds: dict[str, np.ndarray]
-    ) -> tuple[dict[str, np.ndarray], float]:
-        """Run a signature that is not on the main subgraph through its signature runner.
-
-        The runner is made per call, not kept: a live runner holds a reference to the
-        interpreter's internals, and the interpreter then refuses ``allocate_tensors()`` and
-        ``invoke()`` on the main subgraph ("at least 1 reference to internal data").
-        """
-        runner = self.interpreter.get_signature_runner(key)
-        started = time.perf_counter()
-        result = runner(**feeds)
-        ms = (time.perf_counter() - started) * 1000
-        del runner
-        return result, ms
-
-    def _scratch_for(self, index: int, shape: tuple[int, ...]) -> np.ndarray:
-        scratch = self._scratch.get(index)
-        if scratch is None or scratch.shape != shape:
-            scratch = self._scratch[index] = np.empty(shape, dtype=np.float32)
-        return scratch
-
-
-class InterpreterPool:
-    """Up to ``size`` slots created lazily by ``factory``; borrow one with :meth:`slot`."""
-
-    def __init__(
-        self, factory: Callable[[], Interpreter], size: int, first: Interpreter | None = None
-    ) -> None:
+    def __init__(self, factory: Callable[[], R], size: int, first: R | None = None) -> None:
         self._factory = factory
         self._size = size
-        self._idle: list[Slot] = [Slot(first)] if first is not None else []
+        self._idle: list[R] = [first] if first is not None else []
         self._created = len(self._idle)
         self._closed = False
         self._cond = threading.Condition()
+        self.build_ms: list[float] = []  # how long each runner after the first took to build
+
+    @property
+    def size(self) -> int:
+        """The most runners this pool holds at once."""
+        return self._size
 
     @property
     def created(self) -> int:
-        """How many interpreters exist now (idle or busy)."""
+        """How many runners exist now (idle or busy)."""
         return self._created
 
     @contextlib.contextmanager
-    def slot(self) -> Iterator[Slot]:
-        """Borrow an interpreter, waiting while all ``size`` are busy.
+    def borrow(self) -> Iterator[R]:
+        """Borrow a runner, waiting while all ``size`` are busy.
 
-        A slot whose use raised is discarded rather than returned: after a failed
+        A runner whose use raised is discarded rather than returned: after a failed
         resize or invoke its state is unknown, and the next request must not inherit it.
         """
-        slot = self._take()
+        runner = self._take()
         try:
-            yield slot
+            yield runner
         except BaseException:
             with self._cond:
                 self._created -= 1
@@ -133,10 +64,10 @@ class InterpreterPool:
             raise
         with self._cond:
             if not self._closed:
-                self._idle.append(slot)
+                self._idle.append(runner)
             self._cond.notify()
 
-    def _take(self) -> Slot:
+    def _take(self) -> R:
         with self._cond:
             while True:
                 if self._closed:
@@ -147,16 +78,19 @@ class InterpreterPool:
                     self._created += 1
                     break
                 self._cond.wait()
+        started = time.perf_counter()
         try:
-            return Slot(self._factory())
+            runner = self._factory()
         except BaseException:
             with self._cond:
                 self._created -= 1
                 self._cond.notify()
             raise
+        self.build_ms.append((time.perf_counter() - started) * 1000)
+        return runner
 
     def close(self) -> None:
-        """Drop idle interpreters and refuse new borrowers; busy ones finish their work."""
+        """Drop idle runners and refuse new borrowers; busy ones finish their work."""
         with self._cond:
             self._closed = True
             self._created -= len(self._idle)

@@ -54,7 +54,7 @@ def converted(
 
 def _tensors(path: Path) -> tuple[list[dict], list[dict], set[str]]:
     """(input details, output details, dtypes of every tensor) from the serving backend."""
-    interpreter = select_backend().make_interpreter(path.read_bytes())
+    interpreter = select_backend().make_interpreter(str(path))
     interpreter.allocate_tensors()
     dtypes = {np.dtype(t["dtype"]).name for t in interpreter.get_tensor_details()}
     return interpreter.get_input_details(), interpreter.get_output_details(), dtypes

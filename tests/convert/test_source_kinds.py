@@ -34,7 +34,7 @@ def _convert(
 
 def run_signatures(path: Path, feeds: dict[str, dict[str, np.ndarray]]) -> dict[str, dict]:
     """{key: {output: real-valued answer}} from the interpreter's signature runners."""
-    interpreter = select_backend().make_interpreter(path.read_bytes())
+    interpreter = select_backend().make_interpreter(str(path))
     answers = {}
     for key, feed in feeds.items():
         runner = interpreter.get_signature_runner(key)
@@ -159,7 +159,7 @@ def test_two_signatures_in_one_file(
     assert by_signature["logits"]["name"] == "logits"
     assert all(o["top1_agreement"] >= 0.95 for o in report["outputs"])
     x = np.load(saved_model.eval)["features"][:64]
-    interpreter = select_backend().make_interpreter(target.read_bytes())
+    interpreter = select_backend().make_interpreter(str(target))
     assert interpreter.get_signature_list() == {
         "classify": {"inputs": ["features"], "outputs": ["probabilities"]},
         "logits": {"inputs": ["features"], "outputs": ["logits"]},
@@ -177,5 +177,5 @@ def test_signature_option_restricts(
 ) -> None:
     _, report, target = _convert(capsys, saved_model, tmp_path, "--signature", "logits")
     assert report["signatures"] == ["logits"]
-    interpreter = select_backend().make_interpreter(target.read_bytes())
+    interpreter = select_backend().make_interpreter(str(target))
     assert list(interpreter.get_signature_list()) == ["logits"]

@@ -316,11 +316,13 @@ def test_warns_about_files_only_their_owner_can_read(tmp_path) -> None:
     """Source files are zipped with their modes; an owner-only model may be unreadable."""
     checkout = tmp_path / "checkout"
     (checkout / "model").mkdir(parents=True)
-    (checkout / "serving").mkdir()
+    # The real package: deploy.sh runs its memory estimate (serving/estimate.py) from it.
+    shutil.copytree(DEPLOY.parent / "serving", checkout / "serving")
     shutil.copy(DEPLOY, checkout / "deploy.sh")
-    for name in ("main.py", "requirements.txt", ".gcloudignore", "serving/__init__.py"):
+    for name in ("main.py", "requirements.txt", ".gcloudignore"):
         (checkout / name).write_text("")
-        (checkout / name).chmod(0o644)
+    for path in checkout.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
     model = checkout / "model" / "quantized_model.tflite"
     model.write_bytes(b"TFL3")
     model.chmod(0o600)

@@ -148,8 +148,7 @@ def test_first_interpreter_of_a_process_writes_only_json() -> None:
         "import os\n"
         "from serving import select_backend\n"
         "backend = select_backend(os.environ.get('SERVING_BACKEND'))\n"
-        "content = open(os.environ['MODEL'], 'rb').read()\n"
-        "interpreter = backend.make_interpreter(content, num_threads=1)\n"
+        "interpreter = backend.make_interpreter(os.environ['MODEL'], num_threads=1)\n"
         "interpreter.invoke()\n"
         "print(backend.name)\n"
     )

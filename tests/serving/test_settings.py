@@ -86,20 +86,20 @@ def test_reads_every_variable(monkeypatch, tmp_path):
         request_memory_budget=1000000,
         admission_timeout=0.5,
     )
-    assert settings.memory_budget == 1000000
+    assert settings.request_budget() == 1000000
 
 
 def test_the_memory_budget_is_a_share_of_the_instance_memory(monkeypatch):
     monkeypatch.setenv("MEMORY_LIMIT_BYTES", str(512 * 2**20))
-    assert Settings.from_env().memory_budget == int(512 * 2**20 * 0.45)
+    assert Settings.from_env().request_budget() == int(512 * 2**20 * 0.45)
     monkeypatch.setenv("WORKERS", "2")
-    assert Settings.from_env().memory_budget == int(512 * 2**20 * 0.45) // 2
+    assert Settings.from_env().request_budget() == int(512 * 2**20 * 0.45) // 2
 
 
 def test_the_instance_memory_defaults_to_what_the_machine_says():
     settings = Settings.from_env()
     assert settings.memory_limit > 0  # a cgroup limit or /proc/meminfo on Linux
-    assert settings.memory_budget == int(settings.memory_limit * 0.45)
+    assert settings.request_budget() == int(settings.memory_limit * 0.45)
 
 
 def test_is_frozen():

@@ -196,7 +196,7 @@ def test_pool_runs_threads_in_parallel_and_never_exceeds_its_size(models):
     ]
     results: list[np.ndarray | None] = [None] * len(inputs)
     with load_or_skip(models / "int8.tflite", pool_size=3) as model:
-        assert model.interpreters == 1  # the cold load builds exactly one
+        assert model.runners == 1  # the cold load builds exactly one
         barrier = threading.Barrier(8)
 
         def work(worker: int) -> None:
@@ -209,6 +209,6 @@ def test_pool_runs_threads_in_parallel_and_never_exceeds_its_size(models):
             t.start()
         for t in threads:
             t.join(timeout=60)
-        assert 1 <= model.interpreters <= 3
+        assert 1 <= model.runners <= 3
     for got, want in zip(results, expected, strict=True):
         np.testing.assert_allclose(got, want, atol=1e-6)
