@@ -13,7 +13,11 @@ and re-emits what was written:
   unchanged;
 - any other line becomes one JSON log line on stdout (``serving.logs``): its text without the
   ``INFO:``/``WARNING:``/``ERROR:`` prefix as ``message``, the severity that prefix names
-  (WARNING when there is none), the raw line as ``native_log``, plus the caller's fields.
+  (WARNING when there is none), the raw line as ``native_log``, plus the caller's fields;
+- except LiteRT's accelerator discovery, which every ``CompiledModel`` prints (about 20
+  INFO and WARNING lines: GPU, NPU and OpenVINO plugins looked for, most not found): a CPU
+  function never uses them, so they are DEBUG lines, kept out of the default log but there
+  for whoever asks. Their errors keep their severity.
 
 Descriptor 2 is process-wide, so captures are serialized by a lock (a nested capture in the
 same thread is a no-op), descriptor 2 is restored in ``finally`` whatever the code inside
@@ -47,6 +51,19 @@ _SEVERITIES = {
     "ERROR": logging.ERROR,
     "FATAL": logging.CRITICAL,
 }
+
+# The source files of LiteRT 2.3.0's accelerator discovery messages (``[gpu_registry.cc:130]``),
+# and the "└ " that starts a multi-line message's continuation lines.
+_DISCOVERY = (
+    "[environment.cc:",
+    "[accelerator_registry.cc:",
+    "[npu_registry.cc:",
+    "[gpu_registry.cc:",
+    "[cpu_registry.cc:",
+    "[compiler_plugin.cc:",
+    "[compiled_model.cc:",
+)
+_CONTINUATION = "\u2514"
 
 _QUIET_SECONDS = 0.00025
 _lock = threading.RLock()
@@ -123,7 +140,11 @@ def _drain(fd: int) -> bytes:
 
 
 def emit(output: bytes, **fields: Any) -> None:
-    """Re-emit captured descriptor-2 output: JSON lines back to stderr, others as JSON logs."""
+    """Re-emit captured descriptor-2 output: JSON lines back to stderr, others as JSON logs.
+
+    A continuation line ("└ ...") has the severity of the message it continues.
+    """
+    previous = logging.WARNING
     for raw in output.decode("utf-8", errors="replace").splitlines():
         line = raw.rstrip()
         if not line:
@@ -133,7 +154,11 @@ def emit(output: bytes, **fields: Any) -> None:
             continue
         if len(line) > MAX_LINE_CHARS:
             line = line[:MAX_LINE_CHARS] + f"... [{len(line) - MAX_LINE_CHARS} more characters]"
-        severity, message = _parse(line)
+        if line.startswith(_CONTINUATION):
+            severity, message = previous, line
+        else:
+            severity, message = _parse(line)
+        previous = severity
         logs.log(severity, message, native_log=line, **fields)
 
 
@@ -150,6 +175,8 @@ def _parse(line: str) -> tuple[int, str]:
     """The severity a native prefix such as ``INFO:`` names, and the text after it."""
     prefix, sep, rest = line.partition(":")
     severity = _SEVERITIES.get(prefix.strip().upper()) if sep else None
+    if severity in (logging.INFO, logging.WARNING) and rest.lstrip().startswith(_DISCOVERY):
+        return logging.DEBUG, rest.strip()
     if severity is None:
         return logging.WARNING, line
     return severity, rest.strip() or line

@@ -57,6 +57,13 @@ def load_or_skip(path: Path, **options: object) -> Model:
 
 
 @pytest.fixture(scope="session")
+def engine_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Models for the engine tests (see tests/engine_models.py): ``mlp.tflite`` (16.9 MB
+    float32), ``mlp_int8.tflite``, ``int64_input.tflite`` and ``nonzero.tflite``."""
+    return _built(tmp_path_factory.mktemp("engine-models"), "engine_models.py")
+
+
+@pytest.fixture(scope="session")
 def picture_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """RGB picture classifiers with TFLite metadata, made by the converter CLI (see
     tests/picture_models.py): ``float32.tflite``, ``int8.tflite`` and ``labels.txt``."""

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+from serving import filelock
 from serving.errors import ModelLoadError
 from serving.storage.gcs_uri import GcsObject, cache_path
 
@@ -93,7 +94,7 @@ def _storage_client() -> Client:
 
 def _entry_lock(target: Path) -> threading.Lock:
     # One thread per process fills a cache entry; the others wait and then reuse it.
-    # Across processes, unique temporary names and an atomic rename keep it safe.
+    # Across processes, a file lock (fetch_object) and an atomic rename keep it safe.
     with _lock:
         return _entry_locks.setdefault(target, threading.Lock())
 
@@ -122,10 +123,20 @@ def fetch_object(
         if not lock.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
             raise _timed_out(obj, timeout)
         try:
-            if _is_valid(target, meta):
-                return target, False, meta
-            _download(client, obj, meta, target, deadline, timeout)
-            return target, True, meta
+            # Other workers of the instance too: the one that downloads holds the file lock,
+            # the others wait and then verify its file, so the temp dir (memory on Cloud
+            # Run) never holds two downloads of one model at once.
+            with filelock.locked(
+                _lock_path(Path(cache_dir), target),
+                exclusive=True,
+                timeout=max(deadline - time.monotonic(), 0.0),
+            ):
+                if _is_valid(target, meta):
+                    return target, False, meta
+                _download(client, obj, meta, target, deadline, timeout)
+                return target, True, meta
+        except filelock.LockTimeout as e:
+            raise _timed_out(obj, timeout) from e
         finally:
             lock.release()
     except api_errors.NotFound as e:
@@ -149,6 +160,13 @@ def fetch_object(
         ) from e
     except OSError as e:  # requests' errors are OSErrors too
         raise ModelLoadError(f"reading {obj.uri} failed: {e}", reason="source") from e
+
+
+def _lock_path(cache_dir: Path, target: Path) -> Path:
+    """The file lock of a cache entry: beside the cache folder, which holds only models."""
+    locks = cache_dir.with_name(cache_dir.name + ".locks") / target.parent.name
+    locks.mkdir(parents=True, exist_ok=True)
+    return locks / f"{target.name}.lock"
 
 
 def _call_budget(obj: GcsObject, deadline: float, timeout: float) -> dict[str, Any]:

@@ -359,3 +359,64 @@ def test_the_memory_budget_follows_the_instance_memory(memory: str, expected: in
     (deploy, *_) = dry_run("--project", PROJECT, "--memory", memory)
     (flag,) = [f for f in deploy if f.startswith("--set-env-vars=")]
     assert f"MEMORY_LIMIT_BYTES={expected}" in flag.split("=", 1)[1].split(",")
+
+
+def memory_line(stderr: str) -> str:
+    (line,) = [line for line in stderr.splitlines() if line.startswith("# memory: ")]
+    return line.removeprefix("# memory: ")
+
+
+def test_the_dry_run_prints_the_memory_estimate_of_the_bundled_model() -> None:
+    result = run_deploy("--dry-run", "--project", PROJECT)
+    assert result.returncode == 0, result.stderr
+    assert memory_line(result.stderr) == (
+        "about 246 MiB (46 MiB runtime, 0.2 MiB weights, 200 MiB for one JSON request at the "
+        "body limit) of 1024 MiB"
+    )
+
+
+def test_a_memory_too_small_for_one_request_at_the_body_limit_is_refused() -> None:
+    result = run_deploy("--dry-run", "--project", PROJECT, "--memory", "128Mi")
+    assert result.returncode == 2
+    assert result.stdout == ""  # refused before any command
+    assert result.stderr == (
+        "deploy.sh: --memory 128Mi: 128 MiB cannot hold the model plus one request at the body "
+        "limit: about 246 MiB (46 MiB runtime, 0.2 MiB weights, 200 MiB for one JSON request "
+        "at the body limit); use --memory 512Mi or more, or a smaller body limit "
+        "(--env MAX_REQUEST_BYTES=...)\n"
+    )
+    # A smaller body limit makes the same memory enough.
+    smaller = run_deploy(
+        "--dry-run", "--project", PROJECT, "--memory", "128Mi", "--env", "MAX_REQUEST_BYTES=1000000"
+    )
+    assert smaller.returncode == 0, smaller.stderr
+    assert memory_line(smaller.stderr).startswith("about 65 MiB (")
+
+
+def test_an_uploaded_model_is_counted_twice_weights_and_download(tmp_path) -> None:
+    model = tmp_path / "big.tflite"
+    with model.open("wb") as f:  # sparse: the estimate reads only the size
+        f.truncate(600 * 2**20)
+    result = run_deploy(
+        "--dry-run", "--project", PROJECT, "--model", BUCKET_MODEL, "--upload", str(model)
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        "deploy.sh: --memory 1Gi: 1024 MiB cannot hold the model plus one request at the body "
+        "limit: about 1446 MiB (46 MiB runtime, 600 MiB weights, 600 MiB downloaded model, "
+    )
+    assert "use --memory 2Gi or more" in result.stderr
+    fits = run_deploy(
+        "--dry-run", "--project", PROJECT, "--model", BUCKET_MODEL, "--upload", str(model),
+        "--memory", "2Gi",
+    )  # fmt: skip
+    assert fits.returncode == 0, fits.stderr
+    assert memory_line(fits.stderr).endswith(" of 2048 MiB")
+
+
+def test_a_model_only_in_cloud_storage_is_not_measured_and_says_how_to() -> None:
+    result = run_deploy("--dry-run", "--project", PROJECT, "--model", BUCKET_MODEL)
+    assert result.returncode == 0, result.stderr
+    assert memory_line(result.stderr) == (
+        f"not measured: {BUCKET_MODEL} is not uploaded from here (pass --upload FILE to check it)"
+    )

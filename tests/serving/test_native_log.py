@@ -12,6 +12,7 @@ import time
 import pytest
 import requests
 
+from serving import logs, native_log
 from serving.native_log import MAX_LINE_CHARS, captured
 from tests.concurrency import at_once
 from tests.conftest import BUNDLED_MODEL, REPO
@@ -204,3 +205,28 @@ def test_closed_descriptor_two_is_no_reason_to_fail() -> None:
     )
     assert result.returncode == 0
     assert result.stdout == "42\n"
+
+
+def test_litert_accelerator_discovery_is_debug_but_its_errors_are_not(capsys) -> None:
+    """A CompiledModel's ~20 lines about GPU/NPU/OpenVINO plugins are DEBUG, errors stay."""
+    logs.configure("DEBUG")
+    try:
+        native_log.emit(
+            b"INFO: [gpu_registry.cc:130] Attempting to load GPU accelerator(libX.so).\n"
+            b"WARNING: [compiler_plugin.cc:312] Failed to load plugin at: /p.so with error: E\n"
+            b"\xe2\x94\x94 Could not load shared library /p.so\n"
+            b"ERROR: [compiled_model.cc:918] Failed to build TFL interpreter\n"
+            b"\xe2\x94\x94 Didn't find op for builtin opcode\n"
+            b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n"
+        )
+    finally:
+        logs.configure("INFO")
+    entries = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(e["severity"], e["message"]) for e in entries] == [
+        ("DEBUG", "[gpu_registry.cc:130] Attempting to load GPU accelerator(libX.so)."),
+        ("DEBUG", "[compiler_plugin.cc:312] Failed to load plugin at: /p.so with error: E"),
+        ("DEBUG", "\u2514 Could not load shared library /p.so"),
+        ("ERROR", "[compiled_model.cc:918] Failed to build TFL interpreter"),
+        ("ERROR", "\u2514 Didn't find op for builtin opcode"),
+        ("INFO", "Created TensorFlow Lite XNNPACK delegate for CPU."),
+    ]

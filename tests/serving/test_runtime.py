@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from serving.errors import ModelLoadError
+from serving.model import select_backend
+from serving.model.weight_cache import CacheState
 from serving.runtime import Loaded, ModelState, Runtime
 from serving.settings import Settings
 from tests.concurrency import at_once
@@ -70,3 +76,104 @@ def test_bad_setting_is_a_load_failure_not_a_crash(models, monkeypatch):
         runtime.load()
     monkeypatch.setenv("INTERPRETER_POOL_SIZE", "2")
     assert runtime.load().model is not None
+
+
+def load_lines(capsys: pytest.CaptureFixture[str]) -> list[dict]:
+    return [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")
+    ]
+
+
+def test_the_load_line_states_the_engine_and_the_footprint(models, tmp_path, capsys):
+    runtime = runtime_for(
+        models / "int8.tflite", memory_limit=512 * 2**20, pool_size=3, weight_cache_dir=tmp_path
+    )
+    model = runtime.load().model
+    (line,) = [e for e in load_lines(capsys) if e["message"] == "model loaded"]
+    assert line["engine"] == "interpreter"
+    assert line["engine_reason"] == model.choice.reason
+    assert line["pool_size"] == 3
+    assert line["footprint"] == {
+        "engine_bytes": model.footprint.engine_bytes,
+        "engines_per_process": 3,
+        "shared_bytes": 0,
+        "instance_bytes": 3 * model.footprint.engine_bytes,
+    }
+    assert "weight_cache" not in line  # interpreters pack privately: no cache to speak of
+    # Requests are admitted against what the model leaves of the instance's memory.
+    expected = int((512 * 2**20 - 3 * model.footprint.engine_bytes) * 0.45)
+    assert runtime.budget.capacity == expected == line["request_budget_bytes"]
+
+
+@pytest.mark.skipif(
+    select_backend(os.environ.get("SERVING_BACKEND")).compiled is None,
+    reason="the backend has no CompiledModel",
+)
+def test_a_compiled_engine_counts_its_packed_file_once_per_instance(
+    engine_models, tmp_path, capsys
+):
+    runtime = runtime_for(
+        engine_models / "mlp.tflite", memory_limit=2**30, workers=2, weight_cache_dir=tmp_path
+    )
+    model = runtime.load().model
+    (line,) = [e for e in load_lines(capsys) if e["message"] == "model loaded"]
+    assert line["engine"] == "compiled"
+    assert line["weight_cache"] == {
+        "state": "packed",
+        "bytes": model.weight_cache.bytes,
+        "path": str(model.weight_cache.path),
+    }
+    footprint = line["footprint"]
+    assert footprint["shared_bytes"] == model.weight_cache.bytes
+    assert footprint["instance_bytes"] == model.weight_cache.bytes + 2 * footprint["engine_bytes"]
+    assert runtime.budget.capacity == int((2**30 - footprint["instance_bytes"]) * 0.45) // 2
+
+
+@pytest.mark.skipif(
+    select_backend(os.environ.get("SERVING_BACKEND")).compiled is None,
+    reason="the backend has no CompiledModel",
+)
+def test_an_unusable_weight_cache_is_one_warning_and_the_model_serves(
+    engine_models, tmp_path, capsys
+):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    runtime = runtime_for(engine_models / "mlp.tflite", weight_cache_dir=blocker / "cache")
+    model = runtime.load().model
+    lines = load_lines(capsys)
+    warnings = [e for e in lines if e["severity"] == "WARNING"]
+    assert [e["message"] for e in warnings] == [
+        f"weight cache not used, weights packed in process memory: {model.weight_cache.reason}"
+    ]
+    assert warnings[0]["weight_cache_dir"] == str(blocker / "cache")
+    (loaded,) = [e for e in lines if e["message"] == "model loaded"]
+    assert loaded["weight_cache"]["state"] == "private"
+    assert model.predict({"features": np.zeros((1, 2048), np.float32)})["output_0"].shape == (1, 16)
+
+
+@pytest.mark.skipif(
+    select_backend(os.environ.get("SERVING_BACKEND")).compiled is None,
+    reason="the backend has no CompiledModel",
+)
+def test_a_gs_model_costs_one_copy_on_disk_and_none_in_the_heap(
+    engine_models, storage_emulator, tmp_path, monkeypatch, capsys
+):
+    path = engine_models / "mlp.tflite"
+    storage_emulator.upload("models", "mlp.tflite", path.read_bytes())
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", storage_emulator.host)
+    cache_dir = tmp_path / "models"
+    settings = {"cache_dir": cache_dir, "weight_cache_dir": tmp_path / "weights"}
+    runtime_for("gs://models/mlp.tflite", **settings).load()  # the instance's first worker
+    capsys.readouterr()
+    # Another worker: the verified download and the packed weights are reused, not copied.
+    model = runtime_for("gs://models/mlp.tflite", **settings).load().model
+    (downloaded,) = [p for p in cache_dir.rglob("*") if p.is_file()]
+    assert downloaded.read_bytes() == path.read_bytes()
+    # The verified download is the file the engine maps: no second copy, none in the heap.
+    maps = Path("/proc/self/maps").read_text()
+    assert str(downloaded) in maps
+    assert model.weight_cache.state is CacheState.MAPPED
+    assert model.footprint.engine_bytes < path.stat().st_size / 10
+    (line,) = [e for e in load_lines(capsys) if e["message"] == "model loaded"]
+    assert line["downloaded"] is False
+    assert line["footprint"]["shared_bytes"] == model.weight_cache.bytes + path.stat().st_size

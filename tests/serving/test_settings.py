@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 from pathlib import Path
 
 import pytest
 
+from serving.memory import MIN_REQUEST_BUDGET, ModelFootprint
 from serving.settings import BUNDLED_MODEL, ConfigError, Settings
 
 VARIABLES = [
@@ -43,6 +45,8 @@ def test_defaults_serve_the_bundled_model():
     assert settings.pool_size >= 1
     assert settings.num_threads == 1
     assert settings.backend is None
+    assert settings.engine is None  # chosen per model
+    assert settings.weight_cache_dir == Path(tempfile.gettempdir()) / "tflite-weight-cache"
     assert settings.max_request_bytes == 10 * 1024 * 1024
 
 
@@ -54,6 +58,8 @@ def test_reads_every_variable(monkeypatch, tmp_path):
         "INTERPRETER_POOL_SIZE": "3",
         "INTERPRETER_THREADS": "2",
         "SERVING_BACKEND": "tflite_runtime",
+        "SERVING_ENGINE": "interpreter",
+        "WEIGHT_CACHE_DIR": str(tmp_path / "weights"),
         "MAX_REQUEST_BYTES": "1000",
         "MAX_BATCH_SIZE": "8",
         "GCS_TIMEOUT_SECONDS": "2.5",
@@ -75,6 +81,8 @@ def test_reads_every_variable(monkeypatch, tmp_path):
         pool_size=3,
         num_threads=2,
         backend="tflite_runtime",
+        engine="interpreter",
+        weight_cache_dir=tmp_path / "weights",
         max_request_bytes=1000,
         max_batch_size=8,
         gcs_timeout=2.5,
@@ -94,6 +102,17 @@ def test_the_memory_budget_is_a_share_of_the_instance_memory(monkeypatch):
     assert Settings.from_env().request_budget() == int(512 * 2**20 * 0.45)
     monkeypatch.setenv("WORKERS", "2")
     assert Settings.from_env().request_budget() == int(512 * 2**20 * 0.45) // 2
+
+
+def test_the_budget_is_what_the_model_leaves(monkeypatch):
+    monkeypatch.setenv("MEMORY_LIMIT_BYTES", str(2**30))
+    monkeypatch.setenv("WORKERS", "2")
+    settings = Settings.from_env()
+    footprint = ModelFootprint(engine_bytes=2**20, engines_per_process=1, shared_bytes=2**28)
+    assert settings.request_budget(footprint) == int((2**30 - 2**28 - 2 * 2**20) * 0.45) // 2
+    # However little is left, a worker still admits small requests.
+    huge = ModelFootprint(engine_bytes=0, engines_per_process=1, shared_bytes=2**31)
+    assert settings.request_budget(huge) == MIN_REQUEST_BUDGET
 
 
 def test_the_instance_memory_defaults_to_what_the_machine_says():
@@ -117,6 +136,7 @@ def test_is_frozen():
         ("GCS_TIMEOUT_SECONDS", "soon", "GCS_TIMEOUT_SECONDS='soon' is not a number"),
         ("GCS_TIMEOUT_SECONDS", "0", "GCS_TIMEOUT_SECONDS='0' must be greater than 0"),
         ("SERVING_BACKEND", "onnx", "SERVING_BACKEND='onnx' is not one of litert"),
+        ("SERVING_ENGINE", "gpu", "SERVING_ENGINE='gpu' is not one of compiled, interpreter"),
         ("MODEL_NAME", "a/b", "MODEL_NAME='a/b' must not contain '/'"),
         ("MODEL_VERSION", "1:2", "MODEL_VERSION='1:2' must not contain"),
         ("LOG_LEVEL", "loud", "LOG_LEVEL='LOUD' is not DEBUG, INFO, WARNING or ERROR"),
