@@ -11,6 +11,10 @@ with a ``manifest.json`` written last: a directory without it is rebuilt from sc
   downloaded) as a SavedModel and as .tflite in four modes through the converter's own
   ``convert.quantize.convert``. ``full`` is the real size (224x224, alpha 1.0); ``quick``
   is a small stand-in (96x96, alpha 0.35) so the smoke test fits in its time budget.
+- ``mlp-float32.tflite`` and ``mlp-int8.tflite``: a real-size MLP (``full``: 4 blocks of
+  Dense 1024 -> 4096 -> 1024, 128 MB float32 and 32 MB int8; ``quick``: 2 blocks of
+  512 -> 1024 -> 512, 8 MB and 2 MB) with random weights, for ``bench.weights``: where memory
+  is the weights, not Python.
 - ``mobilenet-int8-pictures.tflite``: the int8 model with TFLite metadata written by the
   converter's own writer (``convert.metadata``): input normalisation ``(pixel - 127.5) /
   127.5`` (raw 0..255 to the calibration's -1..1) and 1000 labels, for ``bench.images``.
@@ -19,6 +23,7 @@ with a ``manifest.json`` written last: a directory without it is rebuilt from sc
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
@@ -32,7 +37,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD = REPO / "build" / "bench"
-VERSION = "v2"  # bump when what is built changes: old caches are then ignored
+VERSION = "v3"  # bump when what is built changes: old caches are then ignored
 MODES = ("float32", "dynamic", "float16", "int8")
 
 
@@ -43,11 +48,14 @@ class Variant:
     image_size: int
     alpha: float
     calibration_samples: int
+    mlp_blocks: int  # Dense width -> hidden -> width, this many times
+    mlp_width: int
+    mlp_hidden: int
 
 
 VARIANTS = {
-    "full": Variant(image_size=224, alpha=1.0, calibration_samples=32),
-    "quick": Variant(image_size=96, alpha=0.35, calibration_samples=8),
+    "full": Variant(224, 1.0, 32, mlp_blocks=4, mlp_width=1024, mlp_hidden=4096),
+    "quick": Variant(96, 0.35, 8, mlp_blocks=2, mlp_width=512, mlp_hidden=1024),
 }
 
 
@@ -127,6 +135,12 @@ def build(variant: str) -> dict:
         timings[f"convert_{mode}_s"] = time.perf_counter() - started
 
     started = time.perf_counter()
+    # Keras' export prints where it saved; stdout carries the manifest only.
+    with contextlib.redirect_stdout(sys.stderr):
+        mlp = _mlp(v, out, rng)
+    timings["mlp_s"] = time.perf_counter() - started
+
+    started = time.perf_counter()
     pictures = out / "mobilenet-int8-pictures.tflite"
     with_picture_metadata(out / tflite["int8"], pictures)
     timings["picture_metadata_s"] = time.perf_counter() - started
@@ -145,6 +159,7 @@ def build(variant: str) -> dict:
             "calibration_samples": v.calibration_samples,
         },
         "digits": {"saved_model": digits_dir.name, "input": digits_input, "shape": digits_shape},
+        "mlp": mlp,
         "timings": {k: round(s, 2) for k, s in timings.items()},
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
@@ -155,6 +170,40 @@ def build(variant: str) -> dict:
     except OSError:  # another run finished the same build first: use that one
         shutil.rmtree(out, ignore_errors=True)
     return manifest
+
+
+def _mlp(v: Variant, out: Path, rng: np.random.Generator) -> dict:
+    """The real-size MLP as float32 and int8 .tflite (int8 in and out), straight from Keras."""
+    import keras
+    import tensorflow as tf
+
+    inputs = keras.Input((v.mlp_width,), name="features")
+    x = inputs
+    for _ in range(v.mlp_blocks):
+        x = keras.layers.Dense(v.mlp_hidden, activation="relu")(x)
+        x = keras.layers.Dense(v.mlp_width)(x)
+    model = keras.Model(inputs, x)
+    files = {}
+    for mode in ("float32", "int8"):
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
+        if mode == "int8":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = lambda: (
+                [rng.standard_normal((1, v.mlp_width)).astype(np.float32)] for _ in range(8)
+            )
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
+        path = out / f"mlp-{mode}.tflite"
+        path.write_bytes(converter.convert())
+        files[mode] = path.name
+    return {
+        "description": f"MLP {v.mlp_blocks} x Dense {v.mlp_width}->{v.mlp_hidden}->{v.mlp_width}",
+        "input": "features",
+        "shape": [-1, v.mlp_width],
+        "parameters": int(model.count_params()),
+        "tflite": files,
+    }
 
 
 PICTURE_MEAN = PICTURE_STD = 127.5

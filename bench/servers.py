@@ -52,12 +52,17 @@ class ServerSpec:
     body: bytes
     env: Mapping[str, str] = field(default_factory=dict)  # "" unsets a variable
     fresh_cache: bool = False  # a new empty MODEL_CACHE_DIR per start (cold Cloud Storage)
+    cwd: Path = REPO  # the checkout the server runs from
+    headers: Mapping[str, str] = field(default_factory=lambda: {"Content-Type": "application/json"})
 
 
-def function_spec(name: str, model_path: str, body: bytes, **env: str) -> ServerSpec:
-    """This function under functions-framework, as deployed (gunicorn)."""
+def function_spec(
+    name: str, model_path: str, body: bytes, *, source: Path = REPO, **env: str
+) -> ServerSpec:
+    """This function under functions-framework, as deployed (gunicorn); ``source`` is the
+    checkout it runs from (another one gives a before/after on the same machine)."""
     ff = runtime_python().with_name("functions-framework")
-    argv = (str(ff), "--target", "predict", "--source", str(REPO / "main.py"))
+    argv = (str(ff), "--target", "predict", "--source", str(source / "main.py"))
     argv += ("--host", "127.0.0.1", "--port", "{port}")
     return ServerSpec(
         name,
@@ -66,6 +71,7 @@ def function_spec(name: str, model_path: str, body: bytes, **env: str) -> Server
         body,
         {"MODEL_PATH": model_path, **env},
         fresh_cache=model_path.startswith("gs://"),
+        cwd=source,
     )
 
 
@@ -139,7 +145,12 @@ def start(
     with log_path.open("wb") as log:
         started = time.perf_counter()
         process = subprocess.Popen(
-            argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            argv,
+            cwd=spec.cwd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     server = Server(spec, port, process, log_path)
     try:
@@ -166,9 +177,7 @@ def _first_prediction(server: Server, deadline: float) -> None:
             raise RuntimeError(f"{spec.name}: no 200 predict answer in time:\n{server.logs()}")
         connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=remaining)
         try:
-            connection.request(
-                "POST", spec.predict_path, spec.body, {"Content-Type": "application/json"}
-            )
+            connection.request("POST", spec.predict_path, spec.body, dict(spec.headers))
             response = connection.getresponse()
             payload = response.read()
         except (ConnectionRefusedError, ConnectionResetError, http.client.RemoteDisconnected):

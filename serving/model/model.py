@@ -131,11 +131,14 @@ class Model:
             runtime=chosen.label,
             timeout=lock_timeout,
         )
+        # The describing interpreter, released before the engine is built and measured.
+        held = [describer]
+        del describer
 
         def unsupported() -> str | None:
             # The batch probe invokes the model once: its verdict is kept per file version.
             def probe() -> str:
-                return compiled_engine.batch_problem(describer, signatures) or ""
+                return compiled_engine.batch_problem(held[0], signatures) or ""
 
             found = compiled_engine.unsupported(signatures)
             return found or cache.remembered(file, "batch-probe", probe) or None
@@ -146,6 +149,9 @@ class Model:
             compiled_available=lambda: chosen.compiled is not None,
             unsupported=unsupported,
         )
+        held.clear()
+        if choice.kind is EngineKind.COMPILED:
+            cache.key(file)  # the digest is read now, not counted as the engine's memory
         before = memory.anonymous_bytes()
         started = time.perf_counter()
         built, choice, use = _first_engine(

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from serving.filelock import locked
-from serving.model.model_file import ModelFile
+from serving.model.model_file import FileIdentity, ModelFile
 
 T = TypeVar("T")
 
@@ -119,12 +119,18 @@ class WeightCache:
         self.runtime = runtime
         self.timeout = timeout
         self._cpu: str | None = None
+        self._keys: dict[FileIdentity, CacheKey] = {}
 
     def key(self, model: ModelFile) -> CacheKey:
         """The key of ``model``'s packed weights (its digest memoised per file version)."""
-        if self._cpu is None:
-            self._cpu = cpu_features()
-        return CacheKey(self._digest(model), self.runtime, self._cpu)
+        found = self._keys.get(model.identity)
+        if found is None:
+            if self._cpu is None:
+                self._cpu = cpu_features()
+            found = self._keys[model.identity] = CacheKey(
+                self._digest(model), self.runtime, self._cpu
+            )
+        return found
 
     def build(self, model: ModelFile, build: Callable[[str], T]) -> tuple[T, CacheUse]:
         """``build(cache_path)`` with a finished packed file, packing it first if needed.
