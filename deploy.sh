@@ -35,7 +35,11 @@ Function
                               storage.objects.get on a gs:// model)
 
 Resources and scaling
-  --memory SIZE               DEPLOY_MEMORY             default: 1Gi  (k, M, G, Ki, Mi, Gi)
+  --memory SIZE               DEPLOY_MEMORY             default: 1Gi  (k, M, G, Ki, Mi, Gi). Checked
+                              first: a size that cannot hold the model (the bundled or
+                              --upload file) plus one JSON request at the body limit is
+                              refused with the estimate and a size that fits; --dry-run
+                              prints the estimate (python3 -m serving.estimate)
   --cpu N                     DEPLOY_CPU                default: 1    (e.g. 0.5, 1, 2, 2000m)
   --concurrency N             DEPLOY_CONCURRENCY        default: the pool size
                               (requests per instance; above 1 needs --cpu of at least 1)
@@ -54,12 +58,17 @@ Model and serving (passed to the function as environment variables)
                               to the --model location first
   --model-name NAME           DEPLOY_MODEL_NAME         default: model  (URL path segment)
   --model-version VERSION     DEPLOY_MODEL_VERSION      default: 1
-  --pool-size N               DEPLOY_POOL_SIZE          default: 4  (INTERPRETER_POOL_SIZE)
+  --pool-size N               DEPLOY_POOL_SIZE          default: 4  (INTERPRETER_POOL_SIZE: the
+                              interpreter engine's pool, for models under 1 MiB; each
+                              interpreter packs its own copy of the weights. Models of
+                              1 MiB and more run on the compiled engine: one per worker,
+                              weights packed once per instance and shared)
   --threads N                 DEPLOY_THREADS            default: 1  (INTERPRETER_THREADS)
   --workers N                 DEPLOY_WORKERS            default: whole vCPUs, at least 1
                               (gunicorn processes; concurrency and pool are split among
-                              them, so JSON decoding, which holds Python's GIL, runs on
-                              every vCPU)
+                              them. The compiled engine and JSON decoding hold Python's
+                              GIL, so parallelism comes from workers: measured fastest at
+                              one per vCPU, bench/weights.md)
   --env KEY=VALUE             DEPLOY_ENV="K=V K2=V2"    more function settings, repeatable
                               (e.g. SERVING_BACKEND, MAX_REQUEST_BYTES, GCS_TIMEOUT_SECONDS)
 

@@ -303,6 +303,18 @@ def mobilenet_engines(
     }
 
 
+def workers_per_vcpu(case: Case, plan: Plan, log_dir: Path, source: Path) -> dict:
+    """On 2 vCPUs, deploy.sh's one worker per vCPU against one worker with all the threads:
+    requests per second at 4 and 16 clients, each setting started alike."""
+    env, _ = deployed.settings(2, MEMORY)
+    found = {}
+    for workers in (1, 2):
+        settings = {**env, "WORKERS": str(workers), "THREADS": str(4 // workers)}
+        measured = measure_case(case, settings, plan, log_dir, source)
+        found[str(workers)] = {c: measured["per_second"][c] for c in ("4", "16")}
+    return {"model": case.label, "per_second": found}
+
+
 def measure(
     build_dir: Path,
     manifest: dict,

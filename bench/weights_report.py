@@ -237,6 +237,18 @@ def markdown(results: dict, checked: list[Target]) -> str:
         *builds_table(results),
         "",
     ]
+    workers = results["after"].get("workers")
+    if workers:
+        lines += [
+            f"## Workers on 2 vCPUs ({workers['model']}, compiled engine, 4 threads in all)",
+            "",
+            *_table(
+                ["gunicorn workers", "req/s, 4 clients", "req/s, 16 clients"],
+                [[w, f"{r['4']:.0f}", f"{r['16']:.0f}"] for w, r in workers["per_second"].items()],
+                "lrr",
+            ),
+            "",
+        ]
     mobilenet = results["after"].get("mobilenet")
     if mobilenet:
         lines += [
@@ -300,6 +312,9 @@ def main(argv: list[str] | None = None) -> None:
     print("  MobileNetV2 int8, compiled vs interpreter", file=sys.stderr, flush=True)
     shape = manifest["mobilenet"]["shape"]
     after["mobilenet"] = weights.mobilenet_engines(int8, shape, plan, log_dir, REPO)
+    print("  workers per vCPU (compiled engine, 2 vCPUs)", file=sys.stderr, flush=True)
+    f32 = next(c for c in weights.cases(build_dir, manifest, BUNDLED) if c.key == "float32_local")
+    after["workers"] = weights.workers_per_vcpu(f32, plan, log_dir, REPO)
     results["after"] = after
     if args.before:
         source = _worktree(args.before)

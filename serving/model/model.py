@@ -13,22 +13,22 @@ float32 values.
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from serving import memory
 from serving.errors import BadRequest, ModelLoadError
 from serving.memory import ModelFootprint
-from serving.model import arrays, compiled_engine, load_errors, metadata
+from serving.model import arrays, load_errors, metadata
 from serving.model.backend import Backend, select_backend
-from serving.model.compiled_engine import CompiledFactory
 from serving.model.engine import Engine, EngineChoice, EngineKind, Runner, choose
 from serving.model.interpreter_engine import InterpreterRunner
 from serving.model.metadata import ModelMetadata
@@ -38,12 +38,16 @@ from serving.model.pool import Pool
 from serving.model.quantization import check_finite, dequantize
 from serving.model.tensors import (
     DEFAULT_SIGNATURE,
+    Interpreter,
     Signature,
     TensorSpec,
     read_signatures,
     shape_text,
 )
-from serving.model.weight_cache import CacheUse, WeightCache
+
+if TYPE_CHECKING:
+    from serving.model.compiled_engine import CompiledFactory
+    from serving.model.weight_cache import CacheUse, WeightCache
 
 # Where packed weights go unless the caller says otherwise: the temp dir, which Cloud Run
 # keeps in memory (counted once per instance in the model's footprint).
@@ -126,32 +130,17 @@ class Model:
             signatures = read_signatures(describer)
         except (ValueError, RuntimeError) as e:
             raise load_errors.explain(path, e, chosen) from e
-        cache = WeightCache(
-            Path(weight_cache_dir or DEFAULT_WEIGHT_CACHE_DIR),
-            runtime=chosen.label,
-            timeout=lock_timeout,
-        )
-        # The describing interpreter, released before the engine is built and measured.
-        held = [describer]
-        del describer
-
-        def unsupported() -> str | None:
-            # The batch probe invokes the model once: its verdict is kept per file version.
-            def probe() -> str:
-                return compiled_engine.batch_problem(held[0], signatures) or ""
-
-            found = compiled_engine.unsupported(signatures)
-            return found or cache.remembered(file, "batch-probe", probe) or None
-
+        # The compiled engine's modules are imported only for a model it may serve.
+        compiled = _Compiled(chosen, file, signatures, weight_cache_dir, lock_timeout)
         choice = choose(
             forced,
             model_bytes=file.size,
             compiled_available=lambda: chosen.compiled is not None,
-            unsupported=unsupported,
+            unsupported=functools.partial(compiled.problem, describer),
         )
-        held.clear()
+        del describer  # released before the engine is built and measured
         if choice.kind is EngineKind.COMPILED:
-            cache.key(file)  # the digest is read now, not counted as the engine's memory
+            compiled.cache.key(file)  # the digest is read now, not counted as the engine's
         before = memory.anonymous_bytes()
         started = time.perf_counter()
         built, choice, use = _first_engine(
@@ -160,7 +149,7 @@ class Model:
             signatures,
             choice,
             forced,
-            cache,
+            compiled,
             pool_size=pool_size,
             num_threads=num_threads,
         )
@@ -357,13 +346,64 @@ def _join(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts) if parts[0].ndim > 0 else np.stack(parts)
 
 
+class _Compiled:
+    """What the compiled engine needs for one model, its modules imported on first use (they
+    cost the interpreter engine's cold start 10 ms it has no use for)."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        file: ModelFile,
+        signatures: tuple[Signature, ...],
+        cache_dir: str | Path | None,
+        lock_timeout: float,
+    ) -> None:
+        self.backend = backend
+        self.file = file
+        self.signatures = signatures
+        self.cache_dir = Path(cache_dir or DEFAULT_WEIGHT_CACHE_DIR)
+        self.lock_timeout = lock_timeout
+        self._cache: WeightCache | None = None
+
+    @property
+    def cache(self) -> WeightCache:
+        if self._cache is None:
+            from serving.model.weight_cache import WeightCache
+
+            self._cache = WeightCache(
+                self.cache_dir, runtime=self.backend.label, timeout=self.lock_timeout
+            )
+        return self._cache
+
+    def problem(self, describer: Interpreter) -> str | None:
+        """Why the compiled engine cannot serve the model (None: it can). The batch probe
+        invokes the model once, so its verdict is kept per file version."""
+        from serving.model import compiled_engine
+
+        found = compiled_engine.unsupported(self.signatures)
+        if found is not None:
+            return found
+
+        def probe() -> str:
+            return compiled_engine.batch_problem(describer, self.signatures) or ""
+
+        return self.cache.remembered(self.file, "batch-probe", probe) or None
+
+    def factory(self, num_threads: int) -> CompiledFactory:
+        from serving.model.compiled_engine import CompiledFactory
+
+        return CompiledFactory(
+            self.backend, self.file, self.signatures, num_threads=num_threads, cache=self.cache
+        )
+
+
 def _first_engine(
     file: ModelFile,
     backend: Backend,
     signatures: tuple[Signature, ...],
     choice: EngineChoice,
     forced: EngineKind | None,
-    cache: WeightCache,
+    compiled: _Compiled,
     *,
     pool_size: int,
     num_threads: int,
@@ -379,7 +419,7 @@ def _first_engine(
         return InterpreterRunner(backend.make_interpreter(file.path, num_threads))
 
     if choice.kind is EngineKind.COMPILED:
-        factory = CompiledFactory(backend, file, signatures, num_threads=num_threads, cache=cache)
+        factory = compiled.factory(num_threads)
         try:
             first: Runner = factory()
         except (ValueError, RuntimeError) as e:

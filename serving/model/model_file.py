@@ -9,7 +9,6 @@ the original inode alive.
 
 from __future__ import annotations
 
-import hashlib
 import mmap
 import os
 from dataclasses import dataclass
@@ -72,6 +71,8 @@ class ModelFile:
     def sha256(self) -> str:
         """The content digest (hex), read through the open descriptor into one buffer (a
         fresh 1 MiB block per read would leave megabytes in the allocator's heap)."""
+        import hashlib  # OpenSSL: 2 ms of import a model that needs no digest never pays
+
         digest = hashlib.sha256()
         buffer = bytearray(1 << 20)
         view = memoryview(buffer)

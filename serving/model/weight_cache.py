@@ -34,7 +34,6 @@ import enum
 import hashlib
 import json
 import os
-import platform
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,7 +106,7 @@ def cpu_features() -> str:
             key = key.strip().lower()
             if key in wanted and key not in found:
                 found[key] = " ".join(sorted(value.split()))
-    text = platform.machine() + "\n" + "\n".join(f"{k}={found[k]}" for k in sorted(found))
+    text = os.uname().machine + "\n" + "\n".join(f"{k}={found[k]}" for k in sorted(found))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
