@@ -154,6 +154,8 @@ class Model:
             num_threads=num_threads,
         )
         built.first_build_ms = (time.perf_counter() - started) * 1000
+        if built.kind is EngineKind.COMPILED:
+            memory.release_free_heap()  # what packing freed, before the footprint is taken
         footprint = ModelFootprint(
             engine_bytes=max(0, memory.anonymous_bytes() - before),
             engines_per_process=built.size,

@@ -18,6 +18,7 @@ from serving.memory import (
     anonymous_bytes,
     estimate,
     in_temp_dir,
+    release_free_heap,
     suggested_memory,
 )
 from tests.conftest import REPO
@@ -125,3 +126,11 @@ def test_the_estimate_command_refuses_bad_arguments():
     result = run_estimate("--model-bytes=many", "--memory=1")
     assert result.returncode == 2
     assert "--model-bytes: invalid int value: 'many'" in result.stderr
+
+
+def test_free_heap_pages_go_back_to_the_system():
+    blocks = [bytearray(100_000) for _ in range(1000)]  # 100 MB in the heap, not mmapped
+    del blocks[:-1]  # freed, but glibc keeps the pages below the last block
+    before = anonymous_bytes()
+    release_free_heap()
+    assert anonymous_bytes() < before - 50 * MIB
