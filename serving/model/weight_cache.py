@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -80,6 +79,8 @@ class CacheKey:
 
     @property
     def file_name(self) -> str:
+        import hashlib  # OpenSSL, 2 ms: only for a model with packed weights
+
         build = hashlib.sha256(f"{self.runtime}\n{self.cpu}".encode()).hexdigest()[:12]
         return f"{self.model_sha256[:24]}-{build}{SUFFIX}"
 
@@ -107,6 +108,8 @@ def cpu_features() -> str:
             if key in wanted and key not in found:
                 found[key] = " ".join(sorted(value.split()))
     text = os.uname().machine + "\n" + "\n".join(f"{k}={found[k]}" for k in sorted(found))
+    import hashlib
+
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
