@@ -420,3 +420,15 @@ def test_a_model_only_in_cloud_storage_is_not_measured_and_says_how_to() -> None
     assert memory_line(result.stderr) == (
         f"not measured: {BUCKET_MODEL} is not uploaded from here (pass --upload FILE to check it)"
     )
+
+
+def test_the_memory_page_shows_a_real_refusal() -> None:
+    """docs/memory.md's deploy.sh example is what deploy.sh answers."""
+    page = (REPO / "docs" / "memory.md").read_text()
+    block = page.split("```\n$ ", 1)[1].split("\n```", 1)[0]
+    command, expected = block.split("\n", 1)
+    argv = shlex.split(command)
+    assert argv[0] == "./deploy.sh"
+    result = run_deploy(*argv[1:])
+    assert result.returncode == 2
+    assert result.stderr == expected + "\n"
