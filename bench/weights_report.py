@@ -219,7 +219,7 @@ def markdown(results: dict, checked: list[Target]) -> str:
         "",
         *_table(
             ["target", "goal", "measured", "verdict"],
-            [[t.name, t.goal, t.figure, t.verdict] for t in checked],
+            [[t.name, t.goal, t.figure, f"**{t.verdict}**"] for t in checked],
             "lllr",
         ),
         "",
