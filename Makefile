@@ -17,7 +17,7 @@ find_python = $(or $(shell ls -d $(PYENV_ROOT)/versions/$(1).*/bin/python$(1) 2>
 PYTHON312 ?= $(call find_python,3.12)
 PYTHON313 ?= $(call find_python,3.13)
 
-.PHONY: serve test lint pytest pytest-legacy pytest-py312 pytest-py313 model examples bench bench-quick clean
+.PHONY: serve test lint pytest pytest-legacy pytest-py312 pytest-py313 model examples bench bench-quick bench-weights clean
 
 # The deployed dependencies only (requirements.txt): what `serve` runs on.
 $(RUNTIME)/.installed: requirements.txt
@@ -91,6 +91,11 @@ examples: $(DEV)/.installed
 # Side-by-side benchmark (README "Benchmarks"): writes bench/results.md, .json and .png.
 bench: $(DEV)/.installed $(RUNTIME)/.installed
 	$(DEV)/bin/python -m bench
+
+# One copy of the weights (bench/weights.md): real-size MLPs as deploy.sh deploys them.
+# BEFORE=<git revision> also measures that revision of the function, for a before/after.
+bench-weights: $(DEV)/.installed $(RUNTIME)/.installed
+	$(DEV)/bin/python -m bench.weights $(if $(BEFORE),--before $(BEFORE))
 
 # Every measurement, fewer repeats, small models; writes build/bench/quick/ only.
 bench-quick: $(DEV)/.installed $(RUNTIME)/.installed
