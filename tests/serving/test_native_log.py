@@ -190,6 +190,41 @@ def test_server_writes_only_json_lines() -> None:
         assert {e["native_log"] for e in natives} == {XNNPACK_LINE}
 
 
+EXIT_LINE = "INFO: [accelerator_registry.cc:43] DestroyAccelerator: ptr="
+
+
+@pytest.mark.skipif(
+    os.environ.get("SERVING_BACKEND", "litert") != "litert", reason="CompiledModel is LiteRT's"
+)
+def test_a_compiled_model_server_writes_only_json_lines(engine_models, tmp_path) -> None:
+    """Two workers on one packed-weights file, batches that resize the buffers, then shut
+    down: every line the server writes is JSON (LiteRT's accelerator registry is one per
+    process, so building or dropping a compiled model writes nothing raw to stderr), but
+    for LiteRT's own goodbye: the registry it made for host-memory buffers is destroyed by
+    C++ static destructors after Python has exited, which log "DestroyAccelerator"."""
+
+    def predict(rows: int) -> int:
+        response = requests.post(
+            f"{server.url}/v1/models/model:predict",
+            json={"instances": [[0.25] * 2048] * rows},
+            timeout=30,
+        )
+        return response.status_code
+
+    env = {"WORKERS": "2", "THREADS": "4", "LOG_LEVEL": "DEBUG", "WEIGHT_CACHE_DIR": str(tmp_path)}
+    with running_server(engine_models / "mlp.tflite", **env) as server:
+        assert at_once(8, lambda: predict(2)) == [200] * 8
+        assert at_once(4, lambda: predict(3)) == [200] * 4
+    assert server.process.returncode is not None
+    entries = json_objects(
+        "\n".join(line for line in server.logs().splitlines() if not line.startswith(EXIT_LINE))
+    )
+    loaded = [e for e in entries if e.get("message") == "model loaded"]
+    assert {e["engine"] for e in loaded} == {"compiled"}
+    raw = [line for line in server.logs().splitlines() if line and not line.startswith("{")]
+    assert all(line.startswith(EXIT_LINE) for line in raw), raw
+
+
 def test_closed_descriptor_two_is_no_reason_to_fail() -> None:
     """A process started with stderr closed still builds interpreters (nothing to capture)."""
     code = (
