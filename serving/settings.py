@@ -78,6 +78,8 @@ class Settings:
     LABELS_PATH                 labels, one a line (local or gs://)         model metadata
     IMAGE_MEAN / IMAGE_STD      pictures fed as (pixel - mean) / std        model metadata
     MAX_IMAGE_PIXELS            picture size limit (413 above it)           4096 x 4096
+    GOOGLE_CLOUD_PROJECT        project named in log lines' trace field     metadata server
+    GCE_METADATA_HOST           the metadata server asked for the project   metadata.google.internal
     ==========================  ==========================================  ==================
 
     ``IMAGE_MEAN`` and ``IMAGE_STD`` take one value or one per channel, comma-separated;
@@ -105,6 +107,8 @@ class Settings:
     image_mean: tuple[float, ...] | None = None
     image_std: tuple[float, ...] | None = None
     max_image_pixels: int = 4096 * 4096
+    project_id: str | None = None
+    metadata_host: str = "metadata.google.internal"
 
     @property
     def memory_budget(self) -> int:
@@ -150,6 +154,8 @@ class Settings:
             image_mean=_floats(env, "IMAGE_MEAN", nonzero=False),
             image_std=_floats(env, "IMAGE_STD", nonzero=True),
             max_image_pixels=_positive_int(env, "MAX_IMAGE_PIXELS", cls.max_image_pixels),
+            project_id=env.get("GOOGLE_CLOUD_PROJECT") or None,
+            metadata_host=env.get("GCE_METADATA_HOST") or cls.metadata_host,
         )
 
 

@@ -7,16 +7,18 @@ carries ``Server-Timing`` (model load on a cold request, inference on prediction
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import flask
 import orjson
 from werkzeug.exceptions import HTTPException
 
-from serving import logs
+from serving import logs, trace
 from serving.admission import BodyForm, cost
 from serving.errors import MethodNotAllowed, ServiceUnavailable, ServingError
 from serving.http import body, routes
@@ -26,11 +28,30 @@ from serving.protocol.types import Encoded
 from serving.runtime import Runtime
 
 RUNTIME = Runtime()  # the process-wide model, shared by every warm request
+PROJECT = trace.ProjectId()  # the project log lines name in their trace field
 
 
 def handle(request: flask.Request, runtime: Runtime | None = None) -> flask.Response:
-    """Answer one HTTP request to the function."""
+    """Answer one HTTP request to the function; its log lines carry its trace."""
     runtime = runtime or RUNTIME
+    context = trace.from_headers(request.headers)
+    if context is None:
+        return _handle(request, runtime)
+    fields = functools.partial(_trace_fields, runtime, context)
+    fields()  # starts the metadata server lookup of the project, if needed (never waits)
+    with logs.context(fields):
+        return _handle(request, runtime)
+
+
+def _trace_fields(runtime: Runtime, context: trace.TraceContext) -> Mapping[str, object]:
+    try:
+        settings = runtime.settings
+    except ServingError:  # misconfigured: the request itself answers 500 naming the variable
+        return {}
+    return context.fields(PROJECT.get(settings.project_id, settings.metadata_host))
+
+
+def _handle(request: flask.Request, runtime: Runtime) -> flask.Response:
     started = time.perf_counter()
     request_id = _request_id(request)
     held: list[int] = []  # request memory admitted for this request, released below
@@ -129,9 +150,6 @@ def _log_request(
         **call.fields,
         "total_ms": round(total_ms, 3),
     }
-    trace = request.headers.get("X-Cloud-Trace-Context", "").split("/")[0]
-    if trace:
-        fields["trace_id"] = trace
     if error is not None:
         fields["error"] = error
     severity = (

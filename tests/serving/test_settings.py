@@ -26,6 +26,8 @@ VARIABLES = [
     "WORKERS",
     "REQUEST_MEMORY_BUDGET_BYTES",
     "ADMISSION_TIMEOUT_SECONDS",
+    "GOOGLE_CLOUD_PROJECT",
+    "GCE_METADATA_HOST",
 ]
 
 
@@ -44,6 +46,8 @@ def test_defaults_serve_the_bundled_model():
     assert settings.num_threads == 1
     assert settings.backend is None
     assert settings.max_request_bytes == 10 * 1024 * 1024
+    assert settings.project_id is None
+    assert settings.metadata_host == "metadata.google.internal"
 
 
 def test_reads_every_variable(monkeypatch, tmp_path):
@@ -64,6 +68,8 @@ def test_reads_every_variable(monkeypatch, tmp_path):
         "WORKERS": "2",
         "REQUEST_MEMORY_BUDGET_BYTES": "1000000",
         "ADMISSION_TIMEOUT_SECONDS": "0.5",
+        "GOOGLE_CLOUD_PROJECT": "demo-project",
+        "GCE_METADATA_HOST": "127.0.0.1:8111",
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
@@ -85,6 +91,8 @@ def test_reads_every_variable(monkeypatch, tmp_path):
         workers=2,
         request_memory_budget=1000000,
         admission_timeout=0.5,
+        project_id="demo-project",
+        metadata_host="127.0.0.1:8111",
     )
     assert settings.memory_budget == 1000000
 
