@@ -118,6 +118,23 @@ _SCHEMAS: dict[str, Schema] = {
         },
         "required": ["examples"],
     },
+    "RegressRequest": {
+        "type": "object",
+        "description": "TF Serving's Regress API: one example per item, values as for predict.",
+        "properties": {
+            "signature_name": {"type": "string"},
+            "examples": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"type": "object", "additionalProperties": _ref("Value")},
+            },
+        },
+        "required": ["examples"],
+    },
+    "RegressResponse": _object(
+        {"results": {"type": "array", "description": "one number per example", "items": {}}},
+        "results",
+    ),
     "ClassifyResponse": _object(
         {
             "results": {
@@ -590,6 +607,17 @@ def _paths() -> dict[str, Schema]:
         _model_paths(
             "/v1/models", ":classify", {"post": {**classify, "operationId": "tf_classify"}}
         )
+    )
+    regress = _operation(
+        "Regress: the one float output ([batch] or [batch, 1]) of the signature, per example",
+        _TF,
+        _ref("RegressResponse"),
+        _POST_ERRORS,
+        params=(_CONTENT_ENCODING,),
+        body={"required": True, "content": {_JSON: {"schema": _ref("RegressRequest")}}},
+    )
+    paths.update(
+        _model_paths("/v1/models", ":regress", {"post": {**regress, "operationId": "tf_regress"}})
     )
     simple = (
         ("/v2", "Server metadata", _ref("ServerMetadata"), ("500",), "v2_server_metadata"),

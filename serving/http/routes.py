@@ -34,6 +34,7 @@ ROUTES: tuple[Route, ...] = (
     _route(rf"/v1/models/{_NAME}{_VERSION}/metadata", GET=ep.tf_metadata),
     _route(rf"/v1/models/{_NAME}{_VERSION}:predict", POST=ep.tf_predict),
     _route(rf"/v1/models/{_NAME}{_VERSION}:classify", POST=ep.tf_classify),
+    _route(rf"/v1/models/{_NAME}{_VERSION}:regress", POST=ep.tf_regress),
     _route(rf"/v1/models/{_NAME}{_VERSION}:(?P<verb>\w+)", POST=ep.unsupported_verb),
     _route(r"/v2", GET=ep.v2_server_metadata),
     _route(r"/v2/health/live", GET=ep.v2_live),

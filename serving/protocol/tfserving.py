@@ -41,13 +41,14 @@ def decode_predict(
     body = jsonio.loads(data)
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object with 'instances' or 'inputs'")
+    key = signature_name(body)  # checked first, as TF Serving does
     has_rows, has_columns = "instances" in body, "inputs" in body
     if has_rows == has_columns:
         raise BadRequest(
             "request must contain exactly one of 'instances' (row format) or 'inputs' "
             "(columnar format)" + (", not both" if has_rows else "")
         )
-    signature = model.signature(signature_name(body))
+    signature = model.signature(key)
     values = Values(model, signature, max_image_pixels, jsonio.may_hold_booleans(data))
     if has_rows:
         inputs, layout = rows(body["instances"], values, "instances"), Layout.ROW
@@ -80,6 +81,24 @@ def decode_picture(
         [data], picture, max_pixels=max_image_pixels, declared=declared, what=what
     )
     return InferRequest(inputs={specs[0].name: array}, signature=signature.key)
+
+
+def decode_examples(
+    data: bytes, model: Model, api: str, *, max_image_pixels: int, or_picture: bool = False
+) -> tuple[dict[str, Any], InferRequest]:
+    """The body and request of a Classify or Regress call (``api``): ``{"examples": [{input
+    name: value}, ...]}``, values as for predict, with an optional ``signature_name``."""
+    body = jsonio.loads(data)
+    if not isinstance(body, dict) or "examples" not in body:
+        pictures = f" or one picture body ({images.MEDIA_TYPES})" if or_picture else ""
+        raise BadRequest(
+            f"{api} takes a JSON object with 'examples' (a list of {{input name: value}})"
+            + pictures
+        )
+    signature = model.signature(signature_name(body))
+    values = Values(model, signature, max_image_pixels, jsonio.may_hold_booleans(data))
+    inputs = rows(body["examples"], values, "examples")
+    return body, InferRequest(inputs=inputs, signature=signature.key)
 
 
 def signature_name(body: dict[str, Any]) -> str | None:
@@ -226,6 +245,7 @@ def metadata_body(name: str, version: str, model: Model) -> dict[str, Any]:
                         "inputs": {s.name: _tensor_info(s) for s in signature.inputs},
                         "outputs": {s.name: _tensor_info(s) for s in signature.outputs},
                         "method_name": "tensorflow/serving/predict",
+                        "defaults": {},
                     }
                     for signature in model.signatures
                 }
