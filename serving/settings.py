@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -15,6 +16,11 @@ from serving.errors import ServingError
 BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "model" / "quantized_model.tflite"
 BACKENDS = ("litert", "tflite_runtime", "tensorflow")
 BUDGET_FRACTION = 0.45
+# The one rule for model names and versions: they are URL path segments of every route
+# (serving/http/routes.py), and deploy.sh checks the same rule (tests/deploy).
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+NAME = re.compile(NAME_PATTERN)
+NAME_RULE = "must be letters, digits, '.', '_' or '-', starting with a letter or digit"
 N = TypeVar("N", int, float)
 
 
@@ -161,9 +167,8 @@ class Settings:
 
 def _name(env: Mapping[str, str], key: str, default: str) -> str:
     value = env.get(key) or default
-    # Names appear in URL paths: keep them to one path segment.
-    if "/" in value or ":" in value or value.strip() != value:
-        raise ConfigError(f"{key}={value!r} must not contain '/', ':' or surrounding spaces")
+    if not NAME.fullmatch(value):
+        raise ConfigError(f"{key}={value!r} {NAME_RULE}")
     return value
 
 

@@ -150,14 +150,6 @@ def tf_regress(call: Call) -> Reply:
     return 200, Encoded(regress.encode_regress(values, examples))
 
 
-def unsupported_verb(call: Call) -> Reply:
-    """Any other TF Serving verb (``:multi_inference``...) is not served."""
-    raise NotFound(
-        f"':{call.params['verb']}' is not supported; this server answers ':predict', "
-        "':classify' and ':regress'"
-    )
-
-
 def server_version() -> str:
     """The server's version: the installed package's, else the source tree's."""
     try:
@@ -207,10 +199,3 @@ def v2_infer(call: Call) -> Reply:
     )
     response = call.infer(model, request)
     return 200, v2.encode_infer(response, request)
-
-
-def openapi_document(call: Call) -> Reply:
-    """The OpenAPI document of every route (built on first use; never loads the model)."""
-    from serving.http import openapi  # imported here: no cost to the cold start
-
-    return 200, Encoded(openapi.encoded(server_version()))

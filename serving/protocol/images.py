@@ -48,6 +48,7 @@ class PictureFormat(enum.Enum):
         return self.name
 
 
+ALIASES = {"image/jpg": PictureFormat.JPEG}  # a common misspelling, accepted
 MEDIA_TYPES = ", ".join(f.value for f in PictureFormat)
 _ANY = tuple(f.pillow for f in PictureFormat)
 _lock = threading.Lock()
@@ -62,9 +63,7 @@ def picture_format(content_type: str | None) -> PictureFormat | None:
     media = (content_type or "").split(";", 1)[0].strip().lower()
     if not media.startswith("image/"):
         return None
-    found = next((f for f in PictureFormat if f.value == media), None)
-    if found is None and media == "image/jpg":
-        found = PictureFormat.JPEG
+    found = next((f for f in PictureFormat if f.value == media), None) or ALIASES.get(media)
     if found is None:
         raise UnsupportedMediaType(f"Content-Type {media} is not supported; send {MEDIA_TYPES}")
     return found
