@@ -98,13 +98,16 @@ def _handle(request: flask.Request, runtime: Runtime) -> flask.Response:
     finally:
         for amount in held:
             runtime.budget.release(amount)
-    # functions-framework reads whatever body is left before answering (get_data); a body
-    # that was refused or never needed must not be buffered, so mark it as read.
-    request._cached_data = b""
     total_ms = (time.perf_counter() - started) * 1000
     headers["Server-Timing"] = _server_timing(call.timings, total_ms)
+    headers["Content-Length"] = str(len(content))
     _log_request(request, status, error, total_ms, request_id, call)
-    return flask.Response(content, status=status, headers=headers, content_type=content_type)
+    # functions-framework reads whatever body is left before a response that is not
+    # streamed (its read_request hook); a body that was refused or never needed must not be
+    # buffered, so the answer is handed over as a stream (one chunk, its length declared).
+    return flask.Response(
+        iter((content,)), status=status, headers=headers, content_type=content_type
+    )
 
 
 def framework_error(error: HTTPException) -> flask.Response:
