@@ -16,6 +16,8 @@ Layers, imports flowing down only::
     errors, settings, logs                                           (used by all)
 """
 
+__version__ = "0.1.0"  # the one place: GET /v2 and /openapi.json report it; pyproject reads it
+
 from serving.errors import ModelLoadError, ServingError
 from serving.model import Model, Prediction, Signature, TensorSpec, select_backend
 from serving.settings import Settings

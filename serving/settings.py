@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import TypeVar
 
 from serving.errors import ServingError
+from serving.model.backend import PREFERENCE as BACKENDS
 
 BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "model" / "quantized_model.tflite"
-BACKENDS = ("litert", "tflite_runtime", "tensorflow")
 BUDGET_FRACTION = 0.45
+DEFAULT_MAX_IMAGE_PIXELS = 4096 * 4096  # MAX_IMAGE_PIXELS, and the decoders' default
 # The one rule for model names and versions: they are URL path segments of every route
 # (serving/http/routes.py), and deploy.sh checks the same rule (tests/deploy).
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
@@ -112,7 +113,7 @@ class Settings:
     labels_path: str | None = None
     image_mean: tuple[float, ...] | None = None
     image_std: tuple[float, ...] | None = None
-    max_image_pixels: int = 4096 * 4096
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     project_id: str | None = None
     metadata_host: str = "metadata.google.internal"
 

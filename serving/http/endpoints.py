@@ -10,9 +10,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import Any
 
+import serving
 from serving.errors import NotFound, ServingError
 from serving.model import Model, shapes
 from serving.protocol import classify, images, regress, tfserving, v2, v2_binary
@@ -151,11 +151,8 @@ def tf_regress(call: Call) -> Reply:
 
 
 def server_version() -> str:
-    """The server's version: the installed package's, else the source tree's."""
-    try:
-        return metadata.version("tflite-cloud-function")
-    except metadata.PackageNotFoundError:
-        return "0.1.0"
+    """The server's version (``serving.__version__``, which pyproject.toml reads too)."""
+    return serving.__version__
 
 
 def v2_server_metadata(call: Call) -> Reply:

@@ -68,7 +68,7 @@ def decode_classify(
     *,
     content_type: str | None,
     query: Mapping[str, str],
-    max_image_pixels: int = images.DEFAULT_MAX_PIXELS,
+    max_image_pixels: int,
 ) -> tuple[InferRequest, int]:
     """The request in a Classify body (JSON ``examples`` or one raw picture) and its top k."""
     k = top_k(query["top_k"], where="query") if "top_k" in query else None

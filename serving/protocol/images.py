@@ -29,8 +29,7 @@ import numpy as np
 
 from serving.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from serving.model.pictures import PictureInput
-
-DEFAULT_MAX_PIXELS = 4096 * 4096
+from serving.settings import DEFAULT_MAX_IMAGE_PIXELS
 
 
 class PictureFormat(enum.Enum):
@@ -97,7 +96,7 @@ def to_input(
     pictures: Sequence[bytes],
     picture: PictureInput,
     *,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
     declared: PictureFormat | None = None,
     what: str,
 ) -> np.ndarray:
@@ -130,7 +129,7 @@ def decode(
     data: bytes,
     picture: PictureInput,
     *,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_pixels: int,
     declared: PictureFormat | None = None,
     what: str,
 ) -> np.ndarray:

@@ -112,3 +112,21 @@ def test_the_in_process_client_is_checked(client_for):
     client = client_for(BUNDLED_MODEL)
     assert client.application.wsgi_app.__name__ == "wrapped"
     assert client.get("/v2/health/live").status_code == 200
+
+
+def test_the_version_has_one_owner(client_for):
+    """serving.__version__ is what the server reports; pyproject.toml reads it, states none."""
+    import tomllib
+
+    import serving
+    from tests.conftest import REPO
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert "version" not in project["project"]
+    assert "version" in project["project"]["dynamic"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "serving.__version__"}
+    answer = client_for(BUNDLED_MODEL).get("/v2").json
+    assert answer["version"] == serving.__version__
+    assert (
+        openapi.document(answer["version"], routes.ROUTES)["info"]["version"] == answer["version"]
+    )
