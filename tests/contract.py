@@ -15,6 +15,7 @@ elsewhere (the 3.12/3.13 and legacy runs) the app is served unchecked.
 
 from __future__ import annotations
 
+import collections
 import functools
 import io
 import json
@@ -31,6 +32,7 @@ try:
 except ImportError:  # not in the runtime environments
     jsonschema_rs = None
 
+CHECKED: collections.Counter[str] = collections.Counter()  # what was checked, for the summary
 MAX_CHECKED_BYTES = 8 << 20  # larger bodies (limit tests) are passed through unchecked
 HEADER_LENGTH = "HTTP_INFERENCE_HEADER_CONTENT_LENGTH"
 
@@ -132,8 +134,10 @@ def check(
         response = _document()["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
     if method != "HEAD":
         _check_answer(where, response, response_headers, response_body)
+    CHECKED["exchanges"] += 1
     if status == 200 and operation is not None and request_body is not None:
         _check_request(where, operation, request_headers, request_body)
+        CHECKED["requests of 200 answers"] += 1
 
 
 def _check_answer(

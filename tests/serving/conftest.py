@@ -35,3 +35,10 @@ def client_for(monkeypatch: pytest.MonkeyPatch) -> Callable[..., FlaskClient]:
         return flask_app.test_client()
 
     return make
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say how much of the traffic /openapi.json was checked against (tests/contract.py)."""
+    if contract.CHECKED:
+        counts = ", ".join(f"{n} {what}" for what, n in contract.CHECKED.items())
+        terminalreporter.write_line(f"/openapi.json checked: {counts}")
