@@ -16,12 +16,16 @@ elsewhere (the 3.12/3.13 and legacy runs) the app is served unchecked.
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
+import http.client
+import http.server
 import io
 import json
 import re
+import threading
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from serving.http import openapi, routes
@@ -207,3 +211,75 @@ def checking(app: WsgiApp) -> WsgiApp:
         return [answer]
 
     return wrapped
+
+
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "date", "server"}
+
+
+@contextlib.contextmanager
+def checking_proxy(upstream: str) -> Iterator[str]:
+    """A loopback proxy to the server at ``upstream`` (``http://127.0.0.1:PORT``) that checks
+    every exchange through it; yields its URL. A mismatch fails the block, when it ends.
+
+    Without jsonschema_rs, ``upstream`` itself is yielded.
+    """
+    if jsonschema_rs is None:
+        yield upstream
+        return
+    host, port = upstream.removeprefix("http://").split(":")
+    failures: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _forward(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            sent = self.rfile.read(length) if length else b""
+            upstream_connection = http.client.HTTPConnection(host, int(port), timeout=60)
+            try:
+                upstream_connection.request(self.command, self.path, sent, dict(self.headers))
+                answer = upstream_connection.getresponse()
+                data = answer.read()
+                headers = answer.getheaders()
+            finally:
+                upstream_connection.close()
+            environ = {
+                "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+                "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
+            }
+            if self.headers.get("Inference-Header-Content-Length") is not None:
+                environ[HEADER_LENGTH] = self.headers["Inference-Header-Content-Length"]
+            try:
+                check(
+                    self.command,
+                    self.path.split("?", 1)[0],
+                    environ,
+                    sent,
+                    answer.status,
+                    {k.lower(): v for k, v in headers},
+                    data,
+                )
+            except AssertionError as e:
+                failures.append(str(e))
+            self.send_response(answer.status)
+            for name, value in headers:
+                if name.lower() not in _HOP_BY_HOP:
+                    self.send_header(name, value)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+
+        do_GET = do_POST = do_HEAD = do_PUT = do_DELETE = _forward  # noqa: N815 (http.server)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not failures, "exchanges /openapi.json does not allow:\n" + "\n".join(failures)

@@ -11,6 +11,7 @@ import base64
 import json
 
 import pytest
+import requests
 
 from serving.errors import ServingError
 from serving.http import body, openapi, routes
@@ -130,3 +131,15 @@ def test_the_version_has_one_owner(client_for):
     assert (
         openapi.document(answer["version"], routes.ROUTES)["info"]["version"] == answer["version"]
     )
+
+
+@needs_validator
+def test_the_checking_proxy_fails_its_block_on_an_exchange_the_document_does_not_allow():
+    from tests.metadata_server import fake_metadata  # any loopback server will do
+
+    with (
+        fake_metadata(body=b'{"live": false}') as upstream,
+        pytest.raises(AssertionError, match=r"GET /v2/health/live -> 200: answered ''"),
+        contract.checking_proxy(f"http://{upstream.host}") as url,
+    ):
+        assert requests.get(url + "/v2/health/live", timeout=5).json() == {"live": False}
