@@ -2,7 +2,7 @@
 
 Classification reads one output shaped ``[batch, classes]``: its top ``k`` classes by
 score, highest first (ties keep the lower index first), labelled from the model's metadata
-or ``LABELS_PATH``, else by their index as a string.
+or ``LABELS_PATH``.
 
 - TF Serving ``:classify``: ``{"examples": [{"<input>": value}, ...]}`` (values as for
   predict, ``{"b64": ...}`` for pictures), or one raw picture body; answers
@@ -100,7 +100,7 @@ def encode_classify(scores: np.ndarray, labels: Sequence[str] | None, k: int) ->
     """``{"results": [[[label, score], ...], ...]}``, one list per example."""
     order, values = best(scores, k)
     results = [
-        [[labels[i] if labels else "", float(v)] for i, v in zip(row, row_values, strict=True)]
+        [[_label(labels, i) or "", float(v)] for i, v in zip(row, row_values, strict=True)]
         for row, row_values in zip(order, values, strict=True)
     ]
     return jsonio.dumps({"results": results}, finite=jsonio.all_finite([values]))
@@ -112,9 +112,14 @@ def classification_tensor(scores: np.ndarray, labels: Sequence[str] | None, k: i
     out = np.empty(order.shape, dtype=object)
     for r, (row, row_values) in enumerate(zip(order, values, strict=True)):
         for c, (i, v) in enumerate(zip(row, row_values, strict=True)):
-            text = f"{float(v):f}:{int(i)}"
-            out[r, c] = text if labels is None else f"{text}:{labels[i]}"
+            text, label = f"{float(v):f}:{int(i)}", _label(labels, i)
+            out[r, c] = text if label is None else f"{text}:{label}"
     return out
+
+
+def _label(labels: Sequence[str] | None, index: int) -> str | None:
+    """The class's label; None without labels (or past the end of a short list)."""
+    return labels[index] if labels is not None and index < len(labels) else None
 
 
 def answered(
