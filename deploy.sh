@@ -289,10 +289,11 @@ check_int "$MAX_INSTANCES" 1 1000 "max-instances"
 TIMEOUT_SECONDS="$(duration_seconds "$TIMEOUT")"
 (( ${TIMEOUT_SECONDS:-0} >= 1 && ${TIMEOUT_SECONDS:-0} <= 3600 )) ||
   die "timeout must be a duration from 1s to 3600s such as 60s or 5m, got '$TIMEOUT'"
-[[ "$MODEL_NAME" =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] ||
-  die "model name must be letters, digits, '.', '_' or '-' (it is a URL path segment), got '$MODEL_NAME'"
-check_env_value "model version" "$MODEL_VERSION"
-[[ -n "$MODEL_VERSION" ]] || die "model version must not be empty"
+# The server's name rule (serving/settings.py NAME_PATTERN; tests/deploy/test_name_rule.py).
+for name_of in "model name:$MODEL_NAME" "model version:$MODEL_VERSION"; do
+  [[ "${name_of#*:}" =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] ||
+    die "${name_of%%:*} must be letters, digits, '.', '_' or '-' (it is a URL path segment), got '${name_of#*:}'"
+done
 [[ -z "$SERVICE_ACCOUNT" ]] || check_email "$SERVICE_ACCOUNT" "service account"
 
 # The option that owns an environment variable deploy.sh sets itself ("" for any other).

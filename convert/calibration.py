@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from convert.errors import ConvertError
-from convert.sources import InputSpec, shape_text
+from convert.specs import InputSpec, shape_text
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 LABELS_KEY = "labels"

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import NoReturn
 
 from convert.calibration import Preprocessing
-from convert.errors import EXIT_BAD_INPUT, CheckFailed, ConvertError
+from convert.errors import EXIT_BAD_INPUT, ConvertError
 from convert.progress import keep_terminal
 from convert.quantize import MODES
+from convert.report import CheckFailed
 
 EPILOG = """modes:
 {modes}

@@ -12,7 +12,6 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,7 +19,8 @@ import numpy as np
 from convert.calibration import Dataset
 from convert.errors import ConvertError
 from convert.progress import progress
-from convert.sources import Signature
+from convert.results import Latency, OutputAgreement
+from convert.specs import Signature
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -28,51 +28,6 @@ if TYPE_CHECKING:
 Predict = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 
 BATCH = 64
-
-
-@dataclass(frozen=True)
-class OutputAgreement:
-    """How one output of the .tflite compares with the original model's."""
-
-    name: str
-    classifier: bool
-    max_abs_error: float
-    mean_abs_error: float
-    top1_agreement: float | None = None  # classifiers
-    normalized_error: float | None = None  # regressors: mean |error| / range
-    accuracy_original: float | None = None  # with labels, first classifier output
-    accuracy_tflite: float | None = None
-    nonfinite: int = 0  # samples where the .tflite gives NaN/inf and the original does not
-    signature: str | None = None  # set when the model has several signatures
-
-    @property
-    def label(self) -> str:
-        """``'name'``, or ``'name' of signature 'key'`` for a multi-signature model."""
-        if self.signature is None:
-            return repr(self.name)
-        return f"{self.name!r} of signature {self.signature!r}"
-
-    @property
-    def score(self) -> float:
-        """What ``--min-agreement`` compares: top-1 agreement, or 1 - normalized error."""
-        if self.top1_agreement is not None:
-            return self.top1_agreement
-        return 1.0 - (self.normalized_error or 0.0)
-
-
-@dataclass(frozen=True)
-class Latency:
-    """Median invoke time of each, in milliseconds, over ``runs`` runs of ``batch`` samples."""
-
-    original_ms: float
-    tflite_ms: float
-    runs: int
-    batch: int = 1
-
-    @property
-    def speedup(self) -> float:
-        """How many times faster the .tflite is (original / tflite)."""
-        return self.original_ms / self.tflite_ms if self.tflite_ms > 0 else float("inf")
 
 
 def batches(source: Signature, data: Dataset) -> list[dict[str, np.ndarray]]:

@@ -22,14 +22,15 @@ import numpy as np
 
 from convert import evaluate
 from convert.calibration import Dataset, Preprocessing, load_dataset, split
-from convert.errors import CheckFailed, ConvertError
+from convert.errors import ConvertError
 from convert.metadata import Metadata, Normalization, normalization_on_raw, read_labels
 from convert.metadata import attach as attach_metadata
 from convert.quantize import MODES, NEEDS_CALIBRATION, convert_source
 from convert.quiet import captured_stderr, quiet_tensorflow
-from convert.report import Report
+from convert.report import CheckFailed, Report
 from convert.runtime import SignatureRunners, load_in_runtime
-from convert.sources import InputSpec, Source, detect_kind, load_source
+from convert.sources import Source, detect_kind, load_source
+from convert.specs import InputSpec
 
 RANDOM_SAMPLES = 64
 POOR_AGREEMENT = 0.9  # below this score, the report warns even without --min-agreement

@@ -1,6 +1,7 @@
 """The conversion report: what was converted, how small, how right, how fast, where it runs.
 
-Printed as a readable table; written as JSON with ``--report``.
+Printed as a readable table; written as JSON with ``--report``. A failed check raises
+:class:`CheckFailed` carrying the report.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from convert.evaluate import Latency, OutputAgreement
-from convert.runtime import RuntimeCheck
+from convert.errors import EXIT_CHECK_FAILED, ConvertError
+from convert.results import Latency, OutputAgreement, RuntimeCheck
 
 
 @dataclass
@@ -181,3 +182,14 @@ def _size(count: int) -> str:
     if count < 1024 * 1024:
         return f"{count / 1024:.1f} KiB"
     return f"{count / (1024 * 1024):.1f} MiB"
+
+
+class CheckFailed(ConvertError):
+    """The .tflite was made but fails a check: it does not run in the serving runtime, or
+    it misses ``--min-agreement`` (exit status 3). ``report`` holds what was measured."""
+
+    exit_code = EXIT_CHECK_FAILED
+
+    def __init__(self, message: str, report: Report) -> None:
+        super().__init__(message)
+        self.report = report

@@ -10,25 +10,12 @@ A model with several signatures is also run signature by signature
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from convert.results import RuntimeCheck
 from serving import Model, ModelLoadError, TensorSpec
-
-
-@dataclass(frozen=True)
-class RuntimeCheck:
-    """Whether the .tflite loads in the serving runtime, with which backend, and its tensors."""
-
-    backend: str
-    backend_version: str
-    loads: bool
-    error: str | None = None
-    reason: str | None = None  # ModelLoadError.reason: custom_op, op_version, ...
-    inputs: list[str] = field(default_factory=list)
-    outputs: list[str] = field(default_factory=list)
 
 
 def describe(spec: TensorSpec) -> str:

@@ -18,48 +18,10 @@ from typing import Any
 import numpy as np
 
 from convert.errors import ConvertError
+from convert.specs import InputSpec, Signature
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 DEFAULT_SIGNATURE = "serving_default"
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """One model input: its name (signature key), shape (None where free) and dtype."""
-
-    name: str
-    shape: tuple[int | None, ...]
-    dtype: np.dtype
-
-    @property
-    def shape_text(self) -> str:
-        """The shape as users write it, e.g. ``(None, 8, 8, 1)``."""
-        return shape_text(self.shape)
-
-
-def shape_text(shape: tuple[int | None, ...]) -> str:
-    """``(None, 8, 8, 1)``; a trailing comma only for rank 1, like Python's tuples."""
-    return str(tuple(shape))
-
-
-@dataclass
-class Signature:
-    """One entry point of the model: its key, named inputs and outputs, and a callable."""
-
-    key: str
-    inputs: tuple[InputSpec, ...]
-    outputs: tuple[str, ...]
-    function: Any  # function(**{input name: tensor}) -> {output name: tensor}
-    concrete: Any = None  # for the ``call`` path: the traced ``__call__`` to convert
-    output_shapes: dict[str, tuple[int | None, ...]] = field(default_factory=dict)
-
-    def predict(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """The original model's outputs, by name, for one batch of inputs by name."""
-        import tensorflow as tf
-
-        args = {spec.name: tf.constant(feed[spec.name], dtype=spec.dtype) for spec in self.inputs}
-        result = self.function(**args)
-        return {name: np.asarray(result[name]) for name in self.outputs}
 
 
 @dataclass

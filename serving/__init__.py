@@ -24,6 +24,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+__version__ = "0.1.0"  # the one place: GET /v2 and /openapi.json report it; pyproject reads it
+
 # name -> the module it comes from
 _EXPORTS = {
     "Model": "serving.model",

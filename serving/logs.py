@@ -2,19 +2,28 @@
 
 Each line is one JSON object with ``severity`` and ``message`` plus any fields given
 (``cold_start``, ``load_ms``, ``invoke_ms``, ...). Cloud Logging lifts ``severity`` and
-``logging.googleapis.com/trace`` out of the payload.
+the ``logging.googleapis.com/...`` fields out of the payload. Lines logged inside
+:func:`context` (a request, the model load it triggers) also carry that context's
+fields: the request's trace (:mod:`serving.trace`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import logging
 import sys
 import threading
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 _logger = logging.getLogger("serving")
 _configured = threading.Lock()
+Fields = Callable[[], Mapping[str, Any]]
+_context: contextvars.ContextVar[Fields | None] = contextvars.ContextVar(
+    "log_context", default=None
+)
 
 
 class JsonFormatter(logging.Formatter):
@@ -51,8 +60,22 @@ def configure(level: str = "INFO") -> None:
         _logger.setLevel(level)
 
 
+@contextlib.contextmanager
+def context(fields: Fields) -> Iterator[None]:
+    """Every line logged inside (in this thread) also carries ``fields()``, read when the
+    line is written (so a value that becomes known meanwhile is included)."""
+    token = _context.set(fields)
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
 def log(severity: int, message: str, *, exc_info: bool = False, **fields: Any) -> None:
     """Log ``message`` at ``severity`` (a ``logging`` level) with structured ``fields``."""
     if not _logger.handlers:
         configure()
+    extra = _context.get()
+    if extra is not None:
+        fields = {**fields, **extra()}
     _logger.log(severity, message, exc_info=exc_info, extra={"fields": fields})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -15,8 +16,16 @@ from serving.errors import ServingError
 from serving.memory import ModelFootprint
 
 BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "model" / "quantized_model.tflite"
+# The interpreter backends in order of preference (serving.model.backend imports them) and
+# the engines: names SERVING_BACKEND and SERVING_ENGINE take.
 BACKENDS = ("litert", "tflite_runtime", "tensorflow")
 ENGINES = ("compiled", "interpreter")
+DEFAULT_MAX_IMAGE_PIXELS = 4096 * 4096  # MAX_IMAGE_PIXELS, and the decoders' default
+# The one rule for model names and versions: they are URL path segments of every route
+# (serving/http/routes.py), and deploy.sh checks the same rule (tests/deploy).
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+NAME = re.compile(NAME_PATTERN)
+NAME_RULE = "must be letters, digits, '.', '_' or '-', starting with a letter or digit"
 N = TypeVar("N", int, float)
 
 
@@ -84,6 +93,8 @@ class Settings:
     LABELS_PATH                 labels, one a line (local or gs://)         model metadata
     IMAGE_MEAN / IMAGE_STD      pictures fed as (pixel - mean) / std        model metadata
     MAX_IMAGE_PIXELS            picture size limit (413 above it)           4096 x 4096
+    GOOGLE_CLOUD_PROJECT        project named in log lines' trace field     metadata server
+    GCE_METADATA_HOST           the metadata server asked for the project   metadata.google.internal
     ==========================  ==========================================  ==================
 
     ``IMAGE_MEAN`` and ``IMAGE_STD`` take one value or one per channel, comma-separated;
@@ -112,7 +123,9 @@ class Settings:
     labels_path: str | None = None
     image_mean: tuple[float, ...] | None = None
     image_std: tuple[float, ...] | None = None
-    max_image_pixels: int = 4096 * 4096
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+    project_id: str | None = None
+    metadata_host: str = "metadata.google.internal"
 
     def request_budget(self, footprint: ModelFootprint | None = None) -> int:
         """Bytes of request memory this process admits at once (0: no budget).
@@ -162,14 +175,15 @@ class Settings:
             image_mean=_floats(env, "IMAGE_MEAN", nonzero=False),
             image_std=_floats(env, "IMAGE_STD", nonzero=True),
             max_image_pixels=_positive_int(env, "MAX_IMAGE_PIXELS", cls.max_image_pixels),
+            project_id=env.get("GOOGLE_CLOUD_PROJECT") or None,
+            metadata_host=env.get("GCE_METADATA_HOST") or cls.metadata_host,
         )
 
 
 def _name(env: Mapping[str, str], key: str, default: str) -> str:
     value = env.get(key) or default
-    # Names appear in URL paths: keep them to one path segment.
-    if "/" in value or ":" in value or value.strip() != value:
-        raise ConfigError(f"{key}={value!r} must not contain '/', ':' or surrounding spaces")
+    if not NAME.fullmatch(value):
+        raise ConfigError(f"{key}={value!r} {NAME_RULE}")
     return value
 
 

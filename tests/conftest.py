@@ -14,6 +14,10 @@ from serving.model import Model
 
 pytest_plugins = ["tests.gcs_emulator"]
 
+# Nothing in the tests may reach a real metadata server (the project id of log lines' trace
+# field, serving/trace.py): by default it is a loopback port nothing listens on.
+os.environ.setdefault("GCE_METADATA_HOST", "127.0.0.1:1")
+
 REPO = Path(__file__).resolve().parent.parent
 BUNDLED_MODEL = REPO / "model" / "quantized_model.tflite"
 

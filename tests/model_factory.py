@@ -108,12 +108,13 @@ def build(out_dir: Path) -> None:
     (out_dir / "not_a_model.tflite").write_bytes(b"this is not a flatbuffer\n" * 4)
 
     two_signatures(out_dir / "two_signatures.tflite")
+    half_plus_two(out_dir / "half_plus_two.tflite")
+    half_plus_three(out_dir / "half_plus_three.tflite")
 
 
 def two_signatures(out: Path) -> None:
     """Signatures ``serving_default`` (``x`` (3) -> ``plus_one``) and ``scale`` (``a`` (2) ->
     ``scaled``, ``total``) in one model, from a SavedModel with both."""
-    import tempfile
 
     class TwoSignatures(tf.Module):
         @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32, name="x")])
@@ -125,14 +126,75 @@ def two_signatures(out: Path) -> None:
             return {"scaled": a * 3.0, "total": tf.reduce_sum(a, axis=1, keepdims=True)}
 
     module = TwoSignatures()
+    _saved_and_converted(module, {"serving_default": module.plus_one, "scale": module.scale}, out)
+
+
+def _saved_and_converted(module: tf.Module, signatures: dict, out: Path) -> None:
+    """``module`` saved with ``signatures`` and converted with every one of them."""
+    import tempfile
+
     with tempfile.TemporaryDirectory() as saved:
-        tf.saved_model.save(
-            module, saved, signatures={"serving_default": module.plus_one, "scale": module.scale}
-        )
-        converter = tf.lite.TFLiteConverter.from_saved_model(
-            saved, signature_keys=["serving_default", "scale"]
-        )
+        tf.saved_model.save(module, saved, signatures=signatures)
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=list(signatures))
         _convert(converter, out)
+
+
+def half_plus_two(out: Path) -> None:
+    """TensorFlow Serving's test model ``saved_model_half_plus_two`` as TFLite: ``x`` [-1, 1]
+    to ``y = 0.5 x + 2`` (``serving_default``, ``regress_x_to_y``, ``classify_x_to_y`` with
+    output ``scores``) and ``y2 = 0.5 x + 3`` (``regress_x_to_y2``). TF Serving's regress
+    and classify signatures parse tf.Example strings; TFLite has no such op, so here they
+    take ``x`` itself, as its TFLite test model does."""
+    spec = tf.TensorSpec([None, 1], tf.float32, name="x")
+
+    class HalfPlusTwo(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.b, self.c = tf.Variable(0.5), tf.Variable(2.0), tf.Variable(3.0)
+
+        @tf.function(input_signature=[spec])
+        def predict(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
+            return {"y": self.a * x + self.b}
+
+        @tf.function(input_signature=[spec])
+        def regress_y(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
+            return {"outputs": self.a * x + self.b}
+
+        @tf.function(input_signature=[spec])
+        def regress_y2(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
+            return {"outputs": self.a * x + self.c}
+
+        @tf.function(input_signature=[spec])
+        def classify(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
+            return {"scores": self.a * x + self.b}
+
+    module = HalfPlusTwo()
+    signatures = {
+        "serving_default": module.predict,
+        "regress_x_to_y": module.regress_y,
+        "regress_x_to_y2": module.regress_y2,
+        "classify_x_to_y": module.classify,
+    }
+    _saved_and_converted(module, signatures, out)
+
+
+def half_plus_three(out: Path) -> None:
+    """``saved_model_half_plus_three`` (TF Serving's REST API guide) as TFLite: ``x`` [-1] to
+    ``y = 0.5 x + 3``; its regress signature is named ``tensorflow/serving/regress``."""
+    spec = tf.TensorSpec([None], tf.float32, name="x")
+
+    class HalfPlusThree(tf.Module):
+        @tf.function(input_signature=[spec])
+        def predict(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
+            return {"y": 0.5 * x + 3.0}
+
+        @tf.function(input_signature=[spec])
+        def regress(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
+            return {"outputs": 0.5 * x + 3.0}
+
+    module = HalfPlusThree()
+    signatures = {"serving_default": module.predict, "tensorflow/serving/regress": module.regress}
+    _saved_and_converted(module, signatures, out)
 
 
 if __name__ == "__main__":

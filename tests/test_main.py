@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from tests.conftest import BUNDLED_MODEL, REPO
+from tests.metadata_server import fake_metadata
 from tests.reference import reference_predict
 from tests.server import running_server
 
@@ -118,6 +119,29 @@ def test_bundled_model_cold_then_warm_in_both_dialects():
     predicts = [line for line in lines if line["message"].startswith("POST ")]
     assert [p["cold_start"] for p in predicts] == [True, False]
     assert all(p["batch_size"] == 4 and p["invoke_ms"] > 0 for p in predicts)
+
+
+def test_log_lines_land_under_the_trace_with_the_project_from_the_metadata_server():
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    header = {"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"}
+    with fake_metadata(body=b"demo-project") as metadata:
+        env = {"GCE_METADATA_HOST": metadata.host, "GOOGLE_CLOUD_PROJECT": ""}
+        with running_server(BUNDLED_MODEL, **env) as server:
+            for _ in range(2):
+                r = requests.post(
+                    f"{server.url}/v1/models/model:predict",
+                    json={"instances": np.zeros((1, 8, 8, 1)).tolist()},
+                    headers=header,
+                    timeout=30,
+                )
+                assert r.status_code == 200, r.text
+            logs = server.logs()
+    assert metadata.seen == [("/computeMetadata/v1/project/project-id", "Google")]  # asked once
+    posts = [line for line in json_lines(logs) if line["message"].startswith("POST ")]
+    # The lookup runs beside the cold request, never in its way; the warm one has the project.
+    assert posts[-1]["logging.googleapis.com/trace"] == f"projects/demo-project/traces/{trace_id}"
+    assert posts[-1]["logging.googleapis.com/spanId"] == "00f067aa0ba902b7"
+    assert posts[-1]["logging.googleapis.com/trace_sampled"] is True
 
 
 def test_sixteen_concurrent_requests_each_get_their_own_answer(models):

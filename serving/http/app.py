@@ -7,16 +7,18 @@ carries ``Server-Timing`` (model load on a cold request, inference on prediction
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import flask
 import orjson
 from werkzeug.exceptions import HTTPException
 
-from serving import logs
+from serving import logs, trace
 from serving.admission import BodyForm, cost
 from serving.errors import MethodNotAllowed, ServiceUnavailable, ServingError
 from serving.http import body, routes
@@ -26,11 +28,30 @@ from serving.protocol.types import Encoded
 from serving.runtime import Runtime
 
 RUNTIME = Runtime()  # the process-wide model, shared by every warm request
+PROJECT = trace.ProjectId()  # the project log lines name in their trace field
 
 
 def handle(request: flask.Request, runtime: Runtime | None = None) -> flask.Response:
-    """Answer one HTTP request to the function."""
+    """Answer one HTTP request to the function; its log lines carry its trace."""
     runtime = runtime or RUNTIME
+    context = trace.from_headers(request.headers)
+    if context is None:
+        return _handle(request, runtime)
+    fields = functools.partial(_trace_fields, runtime, context)
+    fields()  # starts the metadata server lookup of the project, if needed (never waits)
+    with logs.context(fields):
+        return _handle(request, runtime)
+
+
+def _trace_fields(runtime: Runtime, context: trace.TraceContext) -> Mapping[str, object]:
+    try:
+        settings = runtime.settings
+    except ServingError:  # misconfigured: the request itself answers 500 naming the variable
+        return {}
+    return context.fields(PROJECT.get(settings.project_id, settings.metadata_host))
+
+
+def _handle(request: flask.Request, runtime: Runtime) -> flask.Response:
     started = time.perf_counter()
     request_id = _request_id(request)
     held: list[int] = []  # request memory admitted for this request, released below
@@ -77,13 +98,16 @@ def handle(request: flask.Request, runtime: Runtime | None = None) -> flask.Resp
     finally:
         for amount in held:
             runtime.budget.release(amount)
-    # functions-framework reads whatever body is left before answering (get_data); a body
-    # that was refused or never needed must not be buffered, so mark it as read.
-    request._cached_data = b""
     total_ms = (time.perf_counter() - started) * 1000
     headers["Server-Timing"] = _server_timing(call.timings, total_ms)
+    headers["Content-Length"] = str(len(content))
     _log_request(request, status, error, total_ms, request_id, call)
-    return flask.Response(content, status=status, headers=headers, content_type=content_type)
+    # functions-framework reads whatever body is left before a response that is not
+    # streamed (its read_request hook); a body that was refused or never needed must not be
+    # buffered, so the answer is handed over as a stream (one chunk, its length declared).
+    return flask.Response(
+        iter((content,)), status=status, headers=headers, content_type=content_type
+    )
 
 
 def framework_error(error: HTTPException) -> flask.Response:
@@ -129,9 +153,6 @@ def _log_request(
         **call.fields,
         "total_ms": round(total_ms, 3),
     }
-    trace = request.headers.get("X-Cloud-Trace-Context", "").split("/")[0]
-    if trace:
-        fields["trace_id"] = trace
     if error is not None:
         fields["error"] = error
     severity = (

@@ -35,13 +35,13 @@ class Encoding(enum.Enum):
     DEFLATE = "deflate"  # the zlib format, as HTTP defines it (RFC 9110 8.4.1.2)
 
 
-_ALIASES = {"": Encoding.IDENTITY, "x-gzip": Encoding.GZIP}
+ALIASES = {"": Encoding.IDENTITY, "x-gzip": Encoding.GZIP}  # other names clients send
 
 
 def encoding_of(header: str | None) -> Encoding:
     """The body's encoding; 415 naming the supported ones for anything else."""
     name = (header or "").strip().lower()
-    found = _ALIASES.get(name) or next((e for e in Encoding if e.value == name), None)
+    found = ALIASES.get(name) or next((e for e in Encoding if e.value == name), None)
     if found is None:
         supported = ", ".join(e.value for e in Encoding)
         raise UnsupportedMediaType(

@@ -10,16 +10,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import Any
 
-import numpy as np
-
+import serving
 from serving.errors import NotFound, ServingError
-from serving.model import Model
-from serving.protocol import classify, images, tfserving, v2, v2_binary
-from serving.protocol.datatypes import Datatype
-from serving.protocol.types import Encoded, InferRequest, InferResponse, Tensor
+from serving.model import Model, shapes
+from serving.protocol import classify, images, regress, tfserving, v2, v2_binary
+from serving.protocol.types import Encoded, InferRequest, InferResponse
 from serving.runtime import ModelState, Runtime
 
 Reply = tuple[int, dict[str, Any] | Encoded]
@@ -59,8 +56,12 @@ class Call:
                 f"this server serves version {settings.model_version!r}"
             )
 
-    def infer(self, model: Model, request: InferRequest) -> InferResponse:
-        """Run ``request``, recording batch size and invoke time for Server-Timing and logs."""
+    def infer(self, model: Model, request: InferRequest, *, as_sent: bool = True) -> InferResponse:
+        """Run ``request``, recording batch size and invoke time for Server-Timing and logs.
+
+        ``as_sent``: a request reshaped to fit the model gets its outputs back in its own
+        shape (predict, infer); otherwise they keep the model's (classify, regress).
+        """
         prediction = model.run(request.inputs, request.signature)
         self.timings["infer"] = prediction.invoke_ms
         self.fields.update(
@@ -69,32 +70,19 @@ class Call:
             invokes=prediction.invokes,
             invoke_ms=round(prediction.invoke_ms, 3),
         )
-        names = request.output_names() or list(prediction.outputs)
+        signature = model.signature(prediction.signature)
+        shaped = (
+            shapes.restore(signature, request.inputs, prediction.outputs)
+            if as_sent
+            else prediction.outputs
+        )
         settings = self.runtime.settings
-        counts = {o.name: o.classification for o in request.outputs or () if o.classification}
         return InferResponse(
-            outputs=[
-                _classified(model, request, name, prediction.outputs[name], counts[name])
-                if name in counts
-                else Tensor(
-                    name, prediction.outputs[name], Datatype.of(prediction.outputs[name].dtype)
-                )
-                for name in names
-            ],
+            outputs=classify.answered(model, signature, request, prediction.outputs, shaped),
             model_name=settings.model_name,
             model_version=settings.model_version,
             id=request.id,
         )
-
-
-def _classified(
-    model: Model, request: InferRequest, name: str, scores: np.ndarray, count: int
-) -> Tensor:
-    """The V2 classification extension's answer for one output: top ``count`` as BYTES."""
-    signature = model.signature(request.signature)
-    spec = next(s for s in signature.outputs if s.name == name)
-    strings = classify.classification_tensor(scores, model.labels(signature, spec), count)
-    return Tensor(name, strings, Datatype.BYTES)
 
 
 def tf_status(call: Call) -> Reply:
@@ -144,25 +132,27 @@ def tf_classify(call: Call) -> Reply:
     )
     signature = model.signature(request.signature)
     output = classify.classifier_output(signature)
-    response = call.infer(model, request)
+    response = call.infer(model, request, as_sent=False)
     scores = next(t.data for t in response.outputs if t.name == output.name)
     return 200, Encoded(classify.encode_classify(scores, model.labels(signature, output), k))
 
 
-def unsupported_verb(call: Call) -> Reply:
-    """TF Serving's regress (and any other verb) needs TF Example signatures TFLite lacks."""
-    raise NotFound(
-        f"':{call.params['verb']}' is not supported: it needs TF Example signatures, which "
-        "TFLite models lack; use ':predict' for the model's outputs (or ':classify' for labels)"
+def tf_regress(call: Call) -> Reply:
+    """TF Serving regress: the one float-per-example output of the signature, per example."""
+    model = call.model()
+    request = regress.decode_regress(
+        call.read_body(), model, max_image_pixels=call.runtime.settings.max_image_pixels
     )
+    output = regress.regression_output(model.signature(request.signature))
+    response = call.infer(model, request, as_sent=False)
+    values = next(t.data for t in response.outputs if t.name == output.name)
+    examples = call.fields["batch_size"]
+    return 200, Encoded(regress.encode_regress(values, examples))
 
 
 def server_version() -> str:
-    """The server's version: the installed package's, else the source tree's."""
-    try:
-        return metadata.version("tflite-cloud-function")
-    except metadata.PackageNotFoundError:
-        return "0.1.0"
+    """The server's version (``serving.__version__``, which pyproject.toml reads too)."""
+    return serving.__version__
 
 
 def v2_server_metadata(call: Call) -> Reply:
@@ -206,10 +196,3 @@ def v2_infer(call: Call) -> Reply:
     )
     response = call.infer(model, request)
     return 200, v2.encode_infer(response, request)
-
-
-def openapi_document(call: Call) -> Reply:
-    """The OpenAPI document of every route (built on first use; never loads the model)."""
-    from serving.http import openapi  # imported here: no cost to the cold start
-
-    return 200, Encoded(openapi.encoded(server_version()))

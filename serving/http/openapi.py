@@ -1,10 +1,12 @@
 """The OpenAPI 3.1 document of every route, both protocols and their error bodies (/openapi.json).
 
 It describes the protocols, not the served model: input names, shapes and the model's
-name are whatever ``GET /v2/models/{name}`` reports. Built once, on the first request
-for it (plain dicts, no import beyond the standard library), so it costs the cold start
-nothing. Bodies the server writes with ``NaN``/``Infinity`` tokens (TF Serving's float
-convention) are outside JSON and so outside what the schemas below can say.
+name are whatever ``GET /v2/models/{name}`` reports. The paths come from the route table
+(:data:`serving.http.routes.ROUTES`, which the router matches too), and every datatype,
+limit, state, encoding, picture type and default it states is the code's own constant.
+Built once, on the first request for it, so it costs the cold start nothing. Bodies the
+server writes with ``NaN``/``Infinity`` tokens (TF Serving's float convention) are outside
+JSON and so outside what the schemas below can say.
 """
 
 from __future__ import annotations
@@ -14,27 +16,18 @@ import functools
 import json
 from typing import Any
 
+from serving.http import body
+from serving.http.operations import Body, Operation, Route, Tag
+from serving.protocol import images, v2, v2_binary
+from serving.protocol.classify import DEFAULT_TOP_K
+from serving.protocol.datatypes import Datatype
+from serving.runtime import ModelState
+from serving.settings import NAME_PATTERN
+
 Schema = dict[str, Any]
 
 _JSON = "application/json"
 _BINARY = "application/octet-stream"
-_DATATYPES = [
-    "BOOL",
-    "UINT8",
-    "UINT16",
-    "UINT32",
-    "UINT64",
-    "INT8",
-    "INT16",
-    "INT32",
-    "INT64",
-    "FP16",
-    "FP32",
-    "FP64",
-    "BYTES",
-]
-_MAX_RANK = 16  # serving.protocol.v2.MAX_RANK (not imported: it would pull in numpy)
-_MAX_DIMENSION = 2**31 - 1  # serving.protocol.v2.MAX_DIMENSION
 
 
 def _ref(name: str) -> Schema:
@@ -62,11 +55,21 @@ _SCHEMAS: dict[str, Schema] = {
         description="An unexpected failure carries the request id; a misconfigured setting "
         "(a 500 naming the variable) does not.",
     ),
-    "Value": {
-        "description": "A tensor value: a number, a boolean, or nested lists of them (row-major).",
+    "Tensor": {
+        "description": "Tensor data: a number, a boolean, or nested lists of them (row-major).",
         "anyOf": [
             {"type": "number"},
             {"type": "boolean"},
+            {"type": "array", "items": {"$ref": "#/components/schemas/Tensor"}},
+        ],
+    },
+    "Value": {
+        "description": "A TF Serving value: a number, a boolean, an encoded picture "
+        '`{"b64": "<base64>"}` (for a picture input), or nested lists of them.',
+        "anyOf": [
+            {"type": "number"},
+            {"type": "boolean"},
+            _object({"b64": {"type": "string", "contentEncoding": "base64"}}, "b64"),
             {"type": "array", "items": {"$ref": "#/components/schemas/Value"}},
         ],
     },
@@ -109,7 +112,7 @@ _SCHEMAS: dict[str, Schema] = {
         '(`{"b64": ...}` for pictures); or send one raw picture body (`image/*`).',
         "properties": {
             "signature_name": {"type": "string"},
-            "top_k": {"type": "integer", "minimum": 1},
+            "top_k": {"type": "integer", "minimum": 1, "default": DEFAULT_TOP_K},
             "examples": {
                 "type": "array",
                 "minItems": 1,
@@ -118,6 +121,23 @@ _SCHEMAS: dict[str, Schema] = {
         },
         "required": ["examples"],
     },
+    "RegressRequest": {
+        "type": "object",
+        "description": "TF Serving's Regress API: one example per item, values as for predict.",
+        "properties": {
+            "signature_name": {"type": "string"},
+            "examples": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"type": "object", "additionalProperties": _ref("Value")},
+            },
+        },
+        "required": ["examples"],
+    },
+    "RegressResponse": _object(
+        {"results": {"type": "array", "description": "one number per example", "items": {}}},
+        "results",
+    ),
     "ClassifyResponse": _object(
         {
             "results": {
@@ -151,7 +171,7 @@ _SCHEMAS: dict[str, Schema] = {
                 "items": _object(
                     {
                         "version": {"type": "string"},
-                        "state": {"enum": ["START", "LOADING", "AVAILABLE", "FAILED", "END"]},
+                        "state": {"enum": [state.value for state in ModelState]},
                         "status": _object(
                             {
                                 "error_code": {"type": "string"},
@@ -228,6 +248,7 @@ _SCHEMAS: dict[str, Schema] = {
                                             "additionalProperties": _ref("TfTensorInfo"),
                                         },
                                         "method_name": {"type": "string"},
+                                        "defaults": {"type": "object"},
                                     },
                                     "inputs",
                                     "outputs",
@@ -249,11 +270,11 @@ _SCHEMAS: dict[str, Schema] = {
         "metadata",
     ),
     # Open Inference Protocol (KServe V2)
-    "Datatype": {"enum": _DATATYPES},
+    "Datatype": {"enum": [datatype.value for datatype in Datatype]},
     "Shape": {
         "type": "array",
-        "maxItems": _MAX_RANK,
-        "items": {"type": "integer", "minimum": 0, "maximum": _MAX_DIMENSION},
+        "maxItems": v2.MAX_RANK,
+        "items": {"type": "integer", "minimum": 0, "maximum": v2.MAX_DIMENSION},
     },
     "InferInput": _object(
         {
@@ -263,7 +284,7 @@ _SCHEMAS: dict[str, Schema] = {
             "data": {
                 "description": "Flat row-major or nested; strings for BYTES. Absent when "
                 "parameters.binary_data_size is given.",
-                "anyOf": [_ref("Value"), _ref("Strings")],
+                "anyOf": [_ref("Tensor"), _ref("Strings")],
             },
             "parameters": {
                 "type": "object",
@@ -300,7 +321,15 @@ _SCHEMAS: dict[str, Schema] = {
                         "name": {"type": "string"},
                         "parameters": {
                             "type": "object",
-                            "properties": {"binary_data": {"type": "boolean"}},
+                            "properties": {
+                                "binary_data": {"type": "boolean"},
+                                "classification": {
+                                    "type": "integer",
+                                    "minimum": 1,
+                                    "description": "answer the top k classes of this "
+                                    '[batch, classes] output as BYTES "score:index[:label]"',
+                                },
+                            },
                         },
                     },
                     "name",
@@ -362,7 +391,7 @@ _SCHEMAS: dict[str, Schema] = {
         {
             "name": {"type": "string"},
             "versions": {"type": "array", "items": {"type": "string"}},
-            "platform": {"type": "string"},
+            "platform": {"const": v2.PLATFORM},
             "inputs": {"type": "array", "items": _ref("TensorMetadata")},
             "outputs": {"type": "array", "items": _ref("TensorMetadata")},
             "parameters": _object(
@@ -396,7 +425,7 @@ _SCHEMAS: dict[str, Schema] = {
         {
             "name": {"type": "string"},
             "version": {"type": "string"},
-            "extensions": {"type": "array", "items": {"type": "string"}},
+            "extensions": {"type": "array", "items": {"enum": list(v2.EXTENSIONS)}},
         },
         "name",
         "version",
@@ -405,238 +434,169 @@ _SCHEMAS: dict[str, Schema] = {
     "Live": _object({"live": {"const": True}}, "live"),
     "Ready": _object({"ready": {"const": True}}, "ready"),
     "ModelReady": _object({"name": {"type": "string"}, "ready": {"const": True}}, "name", "ready"),
+    "Document": {"type": "object", "description": "this OpenAPI document"},
 }
 
 _ERROR_STATUSES = {
-    "400": "The body is malformed or does not fit the model (names the field and the problem).",
-    "404": "No such model, version or path.",
-    "408": "The body did not arrive within BODY_TIMEOUT_SECONDS; the connection is closed.",
-    "413": "The body (or what it inflates to) is over MAX_REQUEST_BYTES, or would need more "
+    400: "The body is malformed or does not fit the model (names the field and the problem).",
+    404: "No such model, version or path.",
+    405: "The path exists, not for this method; `Allow` lists the methods (any route, for any "
+    "method its operations do not list).",
+    408: "The body did not arrive within BODY_TIMEOUT_SECONDS; the connection is closed.",
+    413: "The body (or what it inflates to) is over MAX_REQUEST_BYTES, or would need more "
     "memory to decode than the process's whole request budget (REQUEST_MEMORY_BUDGET_BYTES).",
-    "415": "A Content-Encoding other than identity, gzip or deflate.",
-    "500": "An unexpected failure (the traceback is in the logs under `request_id`), or a "
+    415: "A Content-Encoding or picture type the server cannot decode.",
+    500: "An unexpected failure (the traceback is in the logs under `request_id`), or a "
     "misconfigured setting (named).",
-    "503": "The model cannot be loaded (the next request tries again), or the request's "
+    503: "The model cannot be loaded (the next request tries again), or the request's "
     "memory did not fit the budget within ADMISSION_TIMEOUT_SECONDS (`Retry-After` says when "
     "to try again).",
 }
-_RESPONSES: dict[str, Schema] = {
-    status: {
-        "description": description,
-        "content": {_JSON: {"schema": _ref("InternalError" if status == "500" else "Error")}},
+_ERROR_HEADERS: dict[int, Schema] = {
+    405: {"Allow": {"description": "the methods the path takes", "schema": {"type": "string"}}},
+    503: {
+        "Retry-After": {
+            "description": "seconds to wait, when the memory budget was full (not on a load "
+            "failure)",
+            "schema": {"type": "string"},
+        }
+    },
+}
+
+
+def _error_response(status: int) -> Schema:
+    schema = _ref("InternalError" if status == 500 else "Error")
+    response: Schema = {
+        "description": _ERROR_STATUSES[status],
+        "content": {_JSON: {"schema": schema}},
     }
-    for status, description in _ERROR_STATUSES.items()
-}
-_RESPONSES["503"]["headers"] = {
-    "Retry-After": {
-        "description": "seconds to wait, when the memory budget was full (not on a load failure)",
-        "schema": {"type": "string"},
-    }
-}
-_RESPONSES["405"] = {
-    "description": "The path exists, not for this method; `Allow` lists the methods (any "
-    "route, for any method its operations do not list).",
-    "headers": {"Allow": {"schema": {"type": "string"}}},
-    "content": {_JSON: {"schema": _ref("Error")}},
-}
+    if status in _ERROR_HEADERS:
+        response["headers"] = _ERROR_HEADERS[status]
+    return response
 
 
 def _parameter(name: str, where: str, description: str, schema: Schema) -> Schema:
-    required = where == "path"
     return {
         "name": name,
         "in": where,
-        "required": required,
+        "required": where == "path",
         "description": description,
         "schema": schema,
     }
 
 
-_SEGMENT: Schema = {"type": "string", "pattern": "^[^/:]+$"}
-_NAME = _parameter("name", "path", "the served model's name (MODEL_NAME)", _SEGMENT)
-_VERSION = _parameter("version", "path", "the served model's version (MODEL_VERSION)", _SEGMENT)
+_SEGMENT: Schema = {"type": "string", "pattern": f"^{NAME_PATTERN}$"}
+_PATH_PARAMETERS = {
+    "name": _parameter("name", "path", "the served model's name (MODEL_NAME)", _SEGMENT),
+    "version": _parameter(
+        "version", "path", "the served model's version (MODEL_VERSION)", _SEGMENT
+    ),
+}
 _CONTENT_ENCODING = _parameter(
     "Content-Encoding",
     "header",
     "the body's compression; the inflated body is bounded by MAX_REQUEST_BYTES",
-    {"enum": ["identity", "gzip", "deflate", "x-gzip"]},
+    {"enum": [e.value for e in body.Encoding] + [a for a in body.ALIASES if a]},
 )
 _HEADER_LENGTH = _parameter(
-    "Inference-Header-Content-Length",
+    v2_binary.HEADER_LENGTH,
     "header",
     "binary tensor data extension: the length of the JSON header at the start of the body; "
     "the binary data of each tensor with parameters.binary_data_size follows it",
     {"type": "integer", "minimum": 1},
 )
+_QUERY = {
+    "top_k": _parameter(
+        "top_k",
+        "query",
+        f"how many classes per example (default {DEFAULT_TOP_K})",
+        {"type": "integer", "minimum": 1, "default": DEFAULT_TOP_K},
+    )
+}
+
+_PICTURES = [f.value for f in images.PictureFormat] + list(images.ALIASES)
+_PICTURE_BODY: Schema = {"schema": {"type": "string", "format": "binary"}}
+_BODIES: dict[Body, Schema] = {
+    Body.PREDICT: {
+        "required": True,
+        "description": "JSON; or one raw picture (`Content-Type: image/...`) for a model whose "
+        "only input is shaped like pictures.",
+        "content": {
+            _JSON: {"schema": _ref("PredictRequest")},
+            **dict.fromkeys(_PICTURES, _PICTURE_BODY),
+        },
+    },
+    Body.CLASSIFY: {
+        "required": True,
+        "content": {
+            _JSON: {"schema": _ref("ClassifyRequest")},
+            **dict.fromkeys(_PICTURES, _PICTURE_BODY),
+        },
+    },
+    Body.REGRESS: {"required": True, "content": {_JSON: {"schema": _ref("RegressRequest")}}},
+    Body.INFER: {
+        "required": True,
+        "description": "JSON; or, with the binary tensor data extension, a JSON header of "
+        f"{v2_binary.HEADER_LENGTH} bytes followed by the tensors' raw little-endian data.",
+        "content": {
+            _JSON: {"schema": _ref("InferRequest")},
+            _BINARY: {"schema": {"type": "string", "format": "binary"}},
+        },
+    },
+}
 
 
-def _operation(
-    summary: str,
-    tag: str,
-    ok: Schema,
-    errors: tuple[str, ...],
-    *,
-    params: tuple[Schema, ...] = (),
-    body: Schema | None = None,
-    ok_binary: bool = False,
-) -> Schema:
-    content: Schema = {_JSON: {"schema": ok}}
-    if ok_binary:
+def _operation(op: Operation, template: str, versioned: bool) -> Schema:
+    """One operation of the document, from the route table's entry."""
+    content: Schema = {_JSON: {"schema": _ref(op.answer)}}
+    if op.body is Body.INFER:
         content[_BINARY] = {
             "schema": {"type": "string", "format": "binary"},
             "description": "any output asked for binary data: a JSON header of "
-            "Inference-Header-Content-Length bytes, then each binary output's data",
+            f"{v2_binary.HEADER_LENGTH} bytes, then each binary output's data",
         }
+    parameters = [param for key, param in _PATH_PARAMETERS.items() if f"{{{key}}}" in template]
+    if op.body is not None:
+        parameters.append(_CONTENT_ENCODING)
+    if op.body is Body.INFER:
+        parameters.append(_HEADER_LENGTH)
+    parameters += [_QUERY[name] for name in op.query]
     operation: Schema = {
-        "summary": summary,
-        "tags": [tag],
+        "summary": op.summary,
+        "tags": [op.tag.value],
+        "operationId": op.operation_id + ("_version" if versioned else ""),
         "responses": {
             "200": {"description": "OK", "content": content},
-            **{status: {"$ref": f"#/components/responses/{status}"} for status in errors},
+            **{str(s): {"$ref": f"#/components/responses/{s}"} for s in (*op.errors, 405)},
         },
     }
-    if params:
-        operation["parameters"] = list(params)
-    if body is not None:
-        operation["requestBody"] = body
+    if parameters:
+        operation["parameters"] = parameters
+    if op.body is not None:
+        operation["requestBody"] = _BODIES[op.body]
     return operation
 
 
-_GET_ERRORS = ("404", "500", "503")
-_POST_ERRORS = ("400", "404", "408", "413", "415", "500", "503")
-_TF, _V2, _DOC = "TensorFlow Serving REST API", "Open Inference Protocol (KServe V2)", "Contract"
-
-_PICTURES = ("image/jpeg", "image/png", "image/webp", "image/bmp", "image/gif")
-_PICTURE_BODY: Schema = {"schema": {"type": "string", "format": "binary"}}
-_PREDICT_BODY: Schema = {
-    "required": True,
-    "description": "JSON; or one raw picture (`Content-Type: image/...`) for a model whose only "
-    "input is shaped like pictures.",
-    "content": {
-        _JSON: {"schema": _ref("PredictRequest")},
-        **dict.fromkeys(_PICTURES, _PICTURE_BODY),
-    },
-}
-_CLASSIFY_BODY: Schema = {
-    "required": True,
-    "content": {
-        _JSON: {"schema": _ref("ClassifyRequest")},
-        **dict.fromkeys(_PICTURES, _PICTURE_BODY),
-    },
-}
-_TOP_K = _parameter(
-    "top_k", "query", "how many classes per example (default 5)", {"type": "integer", "minimum": 1}
-)
-_INFER_BODY: Schema = {
-    "required": True,
-    "description": "JSON; or, with the binary tensor data extension, a JSON header of "
-    "Inference-Header-Content-Length bytes followed by the tensors' raw little-endian data.",
-    "content": {
-        _JSON: {"schema": _ref("InferRequest")},
-        _BINARY: {"schema": {"type": "string", "format": "binary"}},
-    },
-}
-
-
-def _model_paths(prefix: str, suffix: str, operations: dict[str, Schema]) -> dict[str, Schema]:
-    """The route with and without ``/versions/{version}``, each with its path parameters."""
+def _paths(routes: tuple[Route, ...]) -> dict[str, Schema]:
     paths: dict[str, Schema] = {}
-    for versioned in (False, True):
-        path = f"{prefix}/{{name}}" + ("/versions/{version}" if versioned else "") + suffix
-        params = (_NAME, _VERSION) if versioned else (_NAME,)
-        item: Schema = {}
-        for method, op in operations.items():
-            op = copy.deepcopy(op)
-            op["operationId"] += "_version" if versioned else ""
-            op["parameters"] = [*params, *op.get("parameters", ())]
-            item[method] = op
-        paths[path] = item
-    return paths
-
-
-def _paths() -> dict[str, Schema]:
-    status = _operation("Model status (loads the model)", _TF, _ref("ModelStatus"), ("404", "500"))
-    predict = _operation(
-        "Predict, row or columnar format",
-        _TF,
-        _ref("PredictResponse"),
-        _POST_ERRORS,
-        params=(_CONTENT_ENCODING,),
-        body=_PREDICT_BODY,
-    )
-    paths: dict[str, Schema] = {
-        "/": {
-            "get": {**status, "operationId": "tf_root_status"},
-            "post": {**predict, "operationId": "tf_root_predict"},
-        },
-    }
-    paths.update(_model_paths("/v1/models", "", {"get": {**status, "operationId": "tf_status"}}))
-    metadata = _operation("Signature defs", _TF, _ref("ModelMetadata"), _GET_ERRORS)
-    paths.update(
-        _model_paths("/v1/models", "/metadata", {"get": {**metadata, "operationId": "tf_metadata"}})
-    )
-    paths.update(
-        _model_paths("/v1/models", ":predict", {"post": {**predict, "operationId": "tf_predict"}})
-    )
-    classify = _operation(
-        "Classify: top-k labels and scores of the one [batch, classes] output",
-        _TF,
-        _ref("ClassifyResponse"),
-        _POST_ERRORS,
-        params=(_CONTENT_ENCODING, _TOP_K),
-        body=_CLASSIFY_BODY,
-    )
-    paths.update(
-        _model_paths(
-            "/v1/models", ":classify", {"post": {**classify, "operationId": "tf_classify"}}
-        )
-    )
-    simple = (
-        ("/v2", "Server metadata", _ref("ServerMetadata"), ("500",), "v2_server_metadata"),
-        ("/v2/health/live", "Liveness (never loads)", _ref("Live"), ("500",), "v2_live"),
-        (
-            "/v2/health/ready",
-            "Readiness (loads the model)",
-            _ref("Ready"),
-            ("500", "503"),
-            "v2_ready",
-        ),
-    )
-    for path, summary, ok, errors, operation_id in simple:
-        paths[path] = {"get": {**_operation(summary, _V2, ok, errors), "operationId": operation_id}}
-    model_metadata = _operation("Model metadata", _V2, _ref("V2ModelMetadata"), _GET_ERRORS)
-    paths.update(
-        _model_paths("/v2/models", "", {"get": {**model_metadata, "operationId": "v2_model"}})
-    )
-    ready = _operation("Model readiness (loads the model)", _V2, _ref("ModelReady"), _GET_ERRORS)
-    paths.update(
-        _model_paths("/v2/models", "/ready", {"get": {**ready, "operationId": "v2_model_ready"}})
-    )
-    infer = _operation(
-        "Inference, JSON or binary tensor data",
-        _V2,
-        _ref("InferResponse"),
-        _POST_ERRORS,
-        params=(_CONTENT_ENCODING, _HEADER_LENGTH),
-        body=_INFER_BODY,
-        ok_binary=True,
-    )
-    paths.update(
-        _model_paths("/v2/models", "/infer", {"post": {**infer, "operationId": "v2_infer"}})
-    )
-    document = _operation("This document", _DOC, {"type": "object"}, ("500",))
-    paths["/openapi.json"] = {"get": {**document, "operationId": "openapi"}}
+    for route in routes:
+        for template in route.templates():
+            versioned = "{version}" in template
+            paths[template] = {
+                method.lower(): _operation(op, template, versioned)
+                for method, op in route.methods.items()
+            }
     return paths
 
 
 @functools.cache
-def encoded(version: str) -> bytes:
+def encoded(version: str, routes: tuple[Route, ...]) -> bytes:
     """The document as JSON bytes, built on the first call for ``version`` and kept."""
-    return json.dumps(document(version), separators=(",", ":")).encode()
+    return json.dumps(document(version, routes), separators=(",", ":")).encode()
 
 
-def document(version: str) -> dict[str, Any]:
-    """The OpenAPI document; ``version`` is the server's, as ``GET /v2`` reports it."""
+def document(version: str, routes: tuple[Route, ...]) -> dict[str, Any]:
+    """The OpenAPI document of ``routes``; ``version`` is the server's, as ``GET /v2`` says."""
     return {
         "openapi": "3.1.0",
         "info": {
@@ -650,7 +610,10 @@ def document(version: str) -> dict[str, Any]:
             "see `GET /v2/models/{name}`.",
         },
         "servers": [{"url": "."}],
-        "tags": [{"name": _TF}, {"name": _V2}, {"name": _DOC}],
-        "paths": _paths(),
-        "components": {"schemas": copy.deepcopy(_SCHEMAS), "responses": copy.deepcopy(_RESPONSES)},
+        "tags": [{"name": tag.value} for tag in Tag],
+        "paths": copy.deepcopy(_paths(routes)),
+        "components": {
+            "schemas": copy.deepcopy(_SCHEMAS),
+            "responses": {str(s): _error_response(s) for s in _ERROR_STATUSES},
+        },
     }

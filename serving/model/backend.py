@@ -21,6 +21,7 @@ from typing import Any
 from serving import native_log
 from serving.errors import ModelLoadError
 from serving.model.tensors import Interpreter
+from serving.settings import BACKENDS
 
 # name -> (module holding Interpreter, distribution whose version is reported)
 _CANDIDATES: dict[str, tuple[str, str]] = {
@@ -30,7 +31,7 @@ _CANDIDATES: dict[str, tuple[str, str]] = {
 }
 # The backends that also have LiteRT's CompiledModel, and the module holding it.
 _COMPILED: dict[str, str] = {"litert": "ai_edge_litert.compiled_model"}
-PREFERENCE: tuple[str, ...] = ("litert", "tflite_runtime", "tensorflow")
+PREFERENCE: tuple[str, ...] = BACKENDS  # settings owns the names SERVING_BACKEND takes
 
 _lock = threading.Lock()
 _cache: dict[str | None, Backend] = {}

@@ -27,7 +27,7 @@ import numpy as np
 from serving import memory
 from serving.errors import BadRequest, ModelLoadError
 from serving.memory import ModelFootprint
-from serving.model import arrays, load_errors, metadata
+from serving.model import arrays, load_errors, metadata, shapes
 from serving.model.backend import Backend, select_backend
 from serving.model.engine import Engine, EngineChoice, EngineKind, Runner, choose
 from serving.model.interpreter_engine import InterpreterRunner
@@ -311,7 +311,7 @@ def _checked(spec: TensorSpec, value: Any) -> np.ndarray:
     array = value if isinstance(value, np.ndarray) else arrays.to_array(value, what=what)
     if array.dtype.kind not in "biuf":
         raise BadRequest(f"{what}: expected numbers, received values of type {array.dtype}")
-    _check_shape(spec, array.shape)
+    array = shapes.fitted(spec, array)  # 400 unless the model can run this shape
     if spec.quantized:
         if array.dtype == spec.dtype:
             return array  # raw quantized codes pass through
@@ -320,20 +320,6 @@ def _checked(spec: TensorSpec, value: Any) -> np.ndarray:
         check_finite(array, what=what)
         return array
     return np.ascontiguousarray(arrays.coerce(array, spec.dtype, what=what))
-
-
-def _check_shape(spec: TensorSpec, received: tuple[int, ...]) -> None:
-    expected = spec.shape
-    fixed_one_batch = len(expected) > 0 and expected[0] == 1
-    fits = len(received) == len(expected) and all(
-        e in (-1, r) or (i == 0 and fixed_one_batch and r >= 1)
-        for i, (e, r) in enumerate(zip(expected, received, strict=True))
-    )
-    if not fits:
-        raise BadRequest(
-            f"input {spec.name!r}: expected shape {shape_text(expected)}, "
-            f"received {shape_text(received)}"
-        )
 
 
 def _batch_size(arrays_by_name: dict[str, np.ndarray]) -> int:

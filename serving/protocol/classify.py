@@ -2,11 +2,12 @@
 
 Classification reads one output shaped ``[batch, classes]``: its top ``k`` classes by
 score, highest first (ties keep the lower index first), labelled from the model's metadata
-or ``LABELS_PATH``, else by their index as a string.
+or ``LABELS_PATH``.
 
 - TF Serving ``:classify``: ``{"examples": [{"<input>": value}, ...]}`` (values as for
   predict, ``{"b64": ...}`` for pictures), or one raw picture body; answers
-  ``{"results": [[["label", score], ...], ...]}``, top 5 unless ``top_k`` (body or query).
+  ``{"results": [[["label", score], ...], ...]}``, top 5 unless ``top_k`` (body or query);
+  the label is ``""`` for a model without labels, as TF Serving answers.
 - V2: a requested output with ``parameters.classification: k`` comes back as a BYTES
   tensor ``[batch, k]`` of ``"score:index:label"`` (``"score:index"`` without labels),
   the score written as C's ``%f``, as Triton answers.
@@ -23,7 +24,8 @@ from serving.errors import BadRequest
 from serving.model import Model, Signature, TensorSpec
 from serving.model.metadata import classes
 from serving.protocol import images, jsonio, tfserving
-from serving.protocol.types import InferRequest
+from serving.protocol.datatypes import Datatype
+from serving.protocol.types import InferRequest, Tensor
 
 DEFAULT_TOP_K = 5
 
@@ -66,7 +68,7 @@ def decode_classify(
     *,
     content_type: str | None,
     query: Mapping[str, str],
-    max_image_pixels: int = images.DEFAULT_MAX_PIXELS,
+    max_image_pixels: int,
 ) -> tuple[InferRequest, int]:
     """The request in a Classify body (JSON ``examples`` or one raw picture) and its top k."""
     k = top_k(query["top_k"], where="query") if "top_k" in query else None
@@ -76,21 +78,15 @@ def decode_classify(
             data, declared, model, query.get("signature_name"), max_image_pixels
         )
         return request, k or DEFAULT_TOP_K
-    body = jsonio.loads(data)
-    if not isinstance(body, dict) or "examples" not in body:
-        raise BadRequest(
-            "classify takes a JSON object with 'examples' (a list of {input name: value}) "
-            f"or one picture body ({images.MEDIA_TYPES})"
-        )
+    body, request = tfserving.decode_examples(
+        data, model, "classify", max_image_pixels=max_image_pixels, or_picture=True
+    )
     if "top_k" in body:
         body_k = top_k(body["top_k"], where="body")
         if k is not None and k != body_k:
             raise BadRequest(f"top_k is {body_k} in the body but {k} in the query: give one")
         k = body_k
-    signature = model.signature(tfserving.signature_name(body))
-    values = tfserving.Values(model, signature, max_image_pixels, jsonio.may_hold_booleans(data))
-    inputs = tfserving.rows(body["examples"], values, "examples")
-    return InferRequest(inputs=inputs, signature=signature.key), k or DEFAULT_TOP_K
+    return request, k or DEFAULT_TOP_K
 
 
 def best(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -104,7 +100,7 @@ def encode_classify(scores: np.ndarray, labels: Sequence[str] | None, k: int) ->
     """``{"results": [[[label, score], ...], ...]}``, one list per example."""
     order, values = best(scores, k)
     results = [
-        [[_label(labels, int(i)), float(v)] for i, v in zip(row, row_values, strict=True)]
+        [[_label(labels, i) or "", float(v)] for i, v in zip(row, row_values, strict=True)]
         for row, row_values in zip(order, values, strict=True)
     ]
     return jsonio.dumps({"results": results}, finite=jsonio.all_finite([values]))
@@ -116,10 +112,37 @@ def classification_tensor(scores: np.ndarray, labels: Sequence[str] | None, k: i
     out = np.empty(order.shape, dtype=object)
     for r, (row, row_values) in enumerate(zip(order, values, strict=True)):
         for c, (i, v) in enumerate(zip(row, row_values, strict=True)):
-            text = f"{float(v):f}:{int(i)}"
-            out[r, c] = text if labels is None else f"{text}:{_label(labels, int(i))}"
+            text, label = f"{float(v):f}:{int(i)}", _label(labels, i)
+            out[r, c] = text if label is None else f"{text}:{label}"
     return out
 
 
-def _label(labels: Sequence[str] | None, index: int) -> str:
-    return labels[index] if labels is not None and index < len(labels) else str(index)
+def _label(labels: Sequence[str] | None, index: int) -> str | None:
+    """The class's label; None without labels (or past the end of a short list)."""
+    return labels[index] if labels is not None and index < len(labels) else None
+
+
+def answered(
+    model: Model,
+    signature: Signature,
+    request: InferRequest,
+    scores: Mapping[str, np.ndarray],
+    shaped: Mapping[str, np.ndarray],
+) -> list[Tensor]:
+    """The tensors answered for ``request``'s outputs (all, in order, when it names none).
+
+    An output asked for ``classification`` k is the top k of its ``scores`` as BYTES
+    ``[batch, k]``; any other is its value as ``shaped`` (the request's shape).
+    """
+    counts = {o.name: o.classification for o in request.outputs or () if o.classification}
+    tensors = []
+    for name in request.output_names() or list(shaped):
+        if name in counts:
+            spec = next(s for s in signature.outputs if s.name == name)
+            strings = classification_tensor(
+                scores[name], model.labels(signature, spec), counts[name]
+            )
+            tensors.append(Tensor(name, strings, Datatype.BYTES))
+        else:
+            tensors.append(Tensor(name, shaped[name], Datatype.of(shaped[name].dtype)))
+    return tensors

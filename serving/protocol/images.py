@@ -29,8 +29,7 @@ import numpy as np
 
 from serving.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from serving.model.pictures import PictureInput
-
-DEFAULT_MAX_PIXELS = 4096 * 4096
+from serving.settings import DEFAULT_MAX_IMAGE_PIXELS
 
 
 class PictureFormat(enum.Enum):
@@ -48,6 +47,7 @@ class PictureFormat(enum.Enum):
         return self.name
 
 
+ALIASES = {"image/jpg": PictureFormat.JPEG}  # a common misspelling, accepted
 MEDIA_TYPES = ", ".join(f.value for f in PictureFormat)
 _ANY = tuple(f.pillow for f in PictureFormat)
 _lock = threading.Lock()
@@ -62,9 +62,7 @@ def picture_format(content_type: str | None) -> PictureFormat | None:
     media = (content_type or "").split(";", 1)[0].strip().lower()
     if not media.startswith("image/"):
         return None
-    found = next((f for f in PictureFormat if f.value == media), None)
-    if found is None and media == "image/jpg":
-        found = PictureFormat.JPEG
+    found = next((f for f in PictureFormat if f.value == media), None) or ALIASES.get(media)
     if found is None:
         raise UnsupportedMediaType(f"Content-Type {media} is not supported; send {MEDIA_TYPES}")
     return found
@@ -98,7 +96,7 @@ def to_input(
     pictures: Sequence[bytes],
     picture: PictureInput,
     *,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
     declared: PictureFormat | None = None,
     what: str,
 ) -> np.ndarray:
@@ -131,7 +129,7 @@ def decode(
     data: bytes,
     picture: PictureInput,
     *,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_pixels: int,
     declared: PictureFormat | None = None,
     what: str,
 ) -> np.ndarray:

@@ -10,18 +10,41 @@ decoding holds the GIL).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import orjson
 
 from serving.errors import BadRequest
+from serving.model.arrays import to_array
 
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 
 
-def loads(data: bytes, *, what: str = "request body") -> Any:
+@dataclass(frozen=True)
+class Document:
+    """A decoded JSON body, and whether its text can hold ``true``/``false`` at all.
+
+    The one place decoders learn whether to scan values for booleans mixed among numbers
+    (numpy would take them as 1 and 0): most tensor bodies have no such literal, and their
+    values skip the scan. Every JSON value becomes an array through :meth:`array`.
+    """
+
+    value: Any
+    may_hold_booleans: bool
+
+    def array(self, value: Any, *, what: str) -> np.ndarray:
+        """``value`` (part of this body) as a numeric or boolean array; 400 naming ``what``."""
+        return to_array(value, what=what, booleans_possible=self.may_hold_booleans)
+
+
+def parse(data: bytes, *, what: str = "request body") -> Document:
     """Decode a JSON body; ``NaN``, ``Infinity`` and ``-Infinity`` are accepted as floats."""
+    return Document(_loads(data, what), b"true" in data or b"false" in data)
+
+
+def _loads(data: bytes, what: str) -> Any:
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as e:  # also bad UTF-8, nesting over 1024, NaN tokens
@@ -32,11 +55,6 @@ def loads(data: bytes, *, what: str = "request body") -> Any:
         except (ValueError, RecursionError):
             pass  # report orjson's message: it names the position
     raise BadRequest(f"malformed JSON in {what}: {error}") from error
-
-
-def may_hold_booleans(data: bytes) -> bool:
-    """Whether a JSON text can contain ``true`` or ``false`` at all (most tensors cannot)."""
-    return b"true" in data or b"false" in data
 
 
 def dumps(body: Any, *, finite: bool = True) -> bytes:

@@ -16,11 +16,11 @@ import numpy as np
 
 from serving.errors import BadRequest, ServingError
 from serving.model import Model, Signature, TensorSpec
-from serving.model.arrays import to_array
 from serving.model.tensors import shape_text
 from serving.protocol import images, jsonio
 from serving.protocol.datatypes import Datatype
 from serving.protocol.types import InferRequest, InferResponse
+from serving.settings import DEFAULT_MAX_IMAGE_PIXELS
 
 
 class Layout(enum.Enum):
@@ -31,24 +31,26 @@ class Layout(enum.Enum):
 
 
 def decode_predict(
-    data: bytes, model: Model, *, max_image_pixels: int = images.DEFAULT_MAX_PIXELS
+    data: bytes, model: Model, *, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
 ) -> tuple[InferRequest, Layout]:
     """The request and its layout from a predict body (``signature_name`` optional).
 
     A picture input (``[batch, height, width, 1|3]``) also takes ``{"b64": "..."}``
     encoded pictures wherever its value goes, as TF Serving encodes binary values.
     """
-    body = jsonio.loads(data)
+    document = jsonio.parse(data)
+    body = document.value
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object with 'instances' or 'inputs'")
+    key = signature_name(body)  # checked first, as TF Serving does
     has_rows, has_columns = "instances" in body, "inputs" in body
     if has_rows == has_columns:
         raise BadRequest(
             "request must contain exactly one of 'instances' (row format) or 'inputs' "
             "(columnar format)" + (", not both" if has_rows else "")
         )
-    signature = model.signature(signature_name(body))
-    values = Values(model, signature, max_image_pixels, jsonio.may_hold_booleans(data))
+    signature = model.signature(key)
+    values = Values(model, signature, max_image_pixels, document)
     if has_rows:
         inputs, layout = rows(body["instances"], values, "instances"), Layout.ROW
     else:
@@ -60,8 +62,8 @@ def decode_picture(
     data: bytes,
     declared: images.PictureFormat,
     model: Model,
-    key: str | None = None,
-    max_image_pixels: int = images.DEFAULT_MAX_PIXELS,
+    key: str | None,
+    max_image_pixels: int,
 ) -> InferRequest:
     """A raw picture body (``Content-Type: image/...``) as a batch of one for the signature's
     only input, which must be a picture input."""
@@ -82,6 +84,25 @@ def decode_picture(
     return InferRequest(inputs={specs[0].name: array}, signature=signature.key)
 
 
+def decode_examples(
+    data: bytes, model: Model, api: str, *, max_image_pixels: int, or_picture: bool = False
+) -> tuple[dict[str, Any], InferRequest]:
+    """The body and request of a Classify or Regress call (``api``): ``{"examples": [{input
+    name: value}, ...]}``, values as for predict, with an optional ``signature_name``."""
+    document = jsonio.parse(data)
+    body = document.value
+    if not isinstance(body, dict) or "examples" not in body:
+        pictures = f" or one picture body ({images.MEDIA_TYPES})" if or_picture else ""
+        raise BadRequest(
+            f"{api} takes a JSON object with 'examples' (a list of {{input name: value}})"
+            + pictures
+        )
+    signature = model.signature(signature_name(body))
+    values = Values(model, signature, max_image_pixels, document)
+    inputs = rows(body["examples"], values, "examples")
+    return body, InferRequest(inputs=inputs, signature=signature.key)
+
+
 def signature_name(body: dict[str, Any]) -> str | None:
     """The body's optional ``signature_name``; 400 unless a string."""
     key = body.get("signature_name")
@@ -94,12 +115,12 @@ class Values:
     """Turns one input's JSON values into an array: numbers, or ``{"b64": ...}`` pictures."""
 
     def __init__(
-        self, model: Model, signature: Signature, max_image_pixels: int, booleans: bool
+        self, model: Model, signature: Signature, max_image_pixels: int, document: jsonio.Document
     ) -> None:
         self.model = model
         self.signature = signature
         self.max_image_pixels = max_image_pixels
-        self.booleans = booleans  # whether the body's JSON text can hold true/false at all
+        self.document = document
 
     def array(self, name: str, value: Any, *, batched: bool) -> np.ndarray:
         """``value`` (a list of instances when ``batched``) as the input's array."""
@@ -107,7 +128,7 @@ class Values:
         items = value if batched and isinstance(value, list) else [value]
         pictures = [_is_b64(item) for item in items]
         if not any(pictures):
-            return to_array(value, what=what, booleans_possible=self.booleans)
+            return self.document.array(value, what=what)
         if not all(pictures):
             raise BadRequest(f"{what}: mixes {{'b64': ...}} pictures and other values")
         spec = self.signature.input(name)
@@ -226,6 +247,7 @@ def metadata_body(name: str, version: str, model: Model) -> dict[str, Any]:
                         "inputs": {s.name: _tensor_info(s) for s in signature.inputs},
                         "outputs": {s.name: _tensor_info(s) for s in signature.outputs},
                         "method_name": "tensorflow/serving/predict",
+                        "defaults": {},
                     }
                     for signature in model.signatures
                 }

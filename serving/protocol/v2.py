@@ -16,10 +16,11 @@ import numpy as np
 
 from serving.errors import BadRequest
 from serving.model import Model, Signature, TensorSpec
-from serving.model.arrays import coerce, to_array
+from serving.model.arrays import coerce
 from serving.protocol import classify, images, jsonio, v2_binary
 from serving.protocol.datatypes import REAL_VALUE_DATATYPES, Datatype, accepted
 from serving.protocol.types import Encoded, InferRequest, InferResponse, RequestedOutput
+from serving.settings import DEFAULT_MAX_IMAGE_PIXELS
 
 PLATFORM = "tensorflow_lite"
 EXTENSIONS = ("binary_tensor_data", "classification")
@@ -35,7 +36,7 @@ def decode_infer(
     header_length: str | None,
     model: Model,
     *,
-    max_image_pixels: int = images.DEFAULT_MAX_PIXELS,
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
 ) -> InferRequest:
     """The request in an infer body (JSON, or JSON header + binary tensor data).
 
@@ -43,7 +44,8 @@ def decode_infer(
     with the binary extension, base64 text in JSON).
     """
     header, tail_bytes = v2_binary.split(data, header_length)
-    body = jsonio.loads(header, what="inference request JSON")
+    document = jsonio.parse(header, what="inference request JSON")
+    body = document.value
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object with an 'inputs' list")
     request_id = body.get("id")
@@ -56,10 +58,9 @@ def decode_infer(
     if not isinstance(tensors, list) or not tensors:
         raise BadRequest("'inputs' must be a non-empty list of tensors")
     tail = v2_binary.Tail(tail_bytes)
-    booleans = jsonio.may_hold_booleans(header)
     inputs: dict[str, np.ndarray] = {}
     for position, tensor in enumerate(tensors):
-        name, array = _input(tensor, position, signature, tail, booleans)
+        name, array = _input(tensor, position, signature, tail, document)
         if array.dtype == object:
             binary = "binary_data_size" in (tensor.get("parameters") or {})
             array = _pictures(name, array, model, signature, max_image_pixels, binary)
@@ -77,7 +78,11 @@ def decode_infer(
 
 
 def _input(
-    tensor: Any, position: int, signature: Signature, tail: v2_binary.Tail, booleans: bool
+    tensor: Any,
+    position: int,
+    signature: Signature,
+    tail: v2_binary.Tail,
+    document: jsonio.Document,
 ) -> tuple[str, np.ndarray]:
     if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
         raise BadRequest(f"inputs[{position}] must be an object with a string 'name'")
@@ -104,7 +109,7 @@ def _input(
         return name, v2_binary.decode(tail.take(size, what=what), datatype, shape, what=what)
     if "data" not in tensor:
         raise BadRequest(f"{what}: missing 'data' (or parameters.binary_data_size)")
-    return name, _json_data(tensor["data"], datatype, shape, what, booleans)
+    return name, _json_data(tensor["data"], datatype, shape, what, document)
 
 
 def _pictures(
@@ -138,7 +143,7 @@ def _pictures(
 
 
 def _json_data(
-    data: Any, datatype: Datatype, shape: tuple[int, ...], what: str, booleans: bool
+    data: Any, datatype: Datatype, shape: tuple[int, ...], what: str, document: jsonio.Document
 ) -> np.ndarray:
     if datatype is Datatype.BYTES:
         flat = data if isinstance(data, list) else [data]
@@ -148,7 +153,7 @@ def _json_data(
             raise BadRequest(f"{what}: BYTES data must be strings")
         array = np.array([item.encode() for item in flat], dtype=object)
     else:
-        array = to_array(data, what=what, booleans_possible=booleans)
+        array = document.array(data, what=what)
     count = math.prod(shape)
     if array.size != count:
         raise BadRequest(

@@ -12,7 +12,7 @@ import pytest
 
 from convert.calibration import Preprocessing, load_dataset, split
 from convert.errors import ConvertError
-from convert.sources import InputSpec
+from convert.specs import InputSpec
 
 PIXELS = InputSpec("pixels", (None, 8, 8, 1), np.dtype("float32"))
 IMAGE = InputSpec("image", (None, 8, 8, 1), np.dtype("float32"))

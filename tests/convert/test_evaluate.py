@@ -8,7 +8,7 @@ import pytest
 from convert.evaluate import compare
 from convert.pipeline import _judge
 from convert.report import Report
-from convert.runtime import RuntimeCheck
+from convert.results import RuntimeCheck
 
 
 def _report(outputs) -> Report:

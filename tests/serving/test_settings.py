@@ -28,6 +28,8 @@ VARIABLES = [
     "WORKERS",
     "REQUEST_MEMORY_BUDGET_BYTES",
     "ADMISSION_TIMEOUT_SECONDS",
+    "GOOGLE_CLOUD_PROJECT",
+    "GCE_METADATA_HOST",
 ]
 
 
@@ -48,6 +50,8 @@ def test_defaults_serve_the_bundled_model():
     assert settings.engine is None  # chosen per model
     assert settings.weight_cache_dir == Path(tempfile.gettempdir()) / "tflite-weight-cache"
     assert settings.max_request_bytes == 10 * 1024 * 1024
+    assert settings.project_id is None
+    assert settings.metadata_host == "metadata.google.internal"
 
 
 def test_reads_every_variable(monkeypatch, tmp_path):
@@ -70,6 +74,8 @@ def test_reads_every_variable(monkeypatch, tmp_path):
         "WORKERS": "2",
         "REQUEST_MEMORY_BUDGET_BYTES": "1000000",
         "ADMISSION_TIMEOUT_SECONDS": "0.5",
+        "GOOGLE_CLOUD_PROJECT": "demo-project",
+        "GCE_METADATA_HOST": "127.0.0.1:8111",
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
@@ -93,6 +99,8 @@ def test_reads_every_variable(monkeypatch, tmp_path):
         workers=2,
         request_memory_budget=1000000,
         admission_timeout=0.5,
+        project_id="demo-project",
+        metadata_host="127.0.0.1:8111",
     )
     assert settings.request_budget() == 1000000
 
@@ -137,8 +145,8 @@ def test_is_frozen():
         ("GCS_TIMEOUT_SECONDS", "0", "GCS_TIMEOUT_SECONDS='0' must be greater than 0"),
         ("SERVING_BACKEND", "onnx", "SERVING_BACKEND='onnx' is not one of litert"),
         ("SERVING_ENGINE", "gpu", "SERVING_ENGINE='gpu' is not one of compiled, interpreter"),
-        ("MODEL_NAME", "a/b", "MODEL_NAME='a/b' must not contain '/'"),
-        ("MODEL_VERSION", "1:2", "MODEL_VERSION='1:2' must not contain"),
+        ("MODEL_NAME", "a/b", "MODEL_NAME='a/b' must be letters, digits, '.', '_' or '-'"),
+        ("MODEL_VERSION", "1:2", "MODEL_VERSION='1:2' must be letters"),
         ("LOG_LEVEL", "loud", "LOG_LEVEL='LOUD' is not DEBUG, INFO, WARNING or ERROR"),
         ("BODY_TIMEOUT_SECONDS", "-1", "BODY_TIMEOUT_SECONDS='-1' must be greater than 0"),
         ("MEMORY_LIMIT_BYTES", "512Mi", "MEMORY_LIMIT_BYTES='512Mi' is not an integer"),

@@ -263,3 +263,18 @@ def test_a_small_body_refused_unread_leaves_the_connection_usable(server):
     assert status == 200
     assert headers["content-type"] == "application/json"
     assert "predictions" in json.loads(answer)
+
+
+def test_an_answer_that_needs_no_body_is_sent_without_waiting_for_it(server):
+    """functions-framework reads the rest of a body before a non-streamed answer; ours is
+    streamed, so a 404 for another model comes at once while the body never arrives."""
+    with connect(server) as sock:
+        send_head(sock, 1_000_000, path="/v1/models/other:predict")
+        sock.sendall(b'{"instances"')
+        sock.settimeout(3)
+        started = time.monotonic()
+        status, headers, answer = read_response(sock)
+    assert status == 404
+    assert json.loads(answer)["error"].startswith("model 'other' not found")
+    assert int(headers["content-length"]) == len(answer)
+    assert time.monotonic() - started < 1.0

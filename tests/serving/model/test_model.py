@@ -118,8 +118,12 @@ def test_without_signature_tensors_are_named_by_tensor_name(models):
         ),
         ({}, "missing input 'pixels'"),
         (
-            {"pixels": np.zeros((1, 8, 8))},
-            r"input 'pixels': expected shape \[-1, 8, 8, 1\], received \[1, 8, 8\]",
+            {"pixels": np.zeros((1, 8, 8, 2))},
+            r"input 'pixels': expected shape \[-1, 8, 8, 1\], received \[1, 8, 8, 2\]",
+        ),
+        (
+            {"pixels": np.zeros((1, 64))},
+            r"input 'pixels': expected shape \[-1, 8, 8, 1\], received \[1, 64\]",
         ),
         (
             {"pixels": np.zeros((2, 8, 7, 1))},
@@ -135,6 +139,17 @@ def test_bad_inputs_are_400_and_the_model_still_works(models, inputs, message):
             model.predict(inputs)
         assert caught.value.status_code == 400
         assert model.predict({"pixels": images(1)})["output_0"].shape == (1, 10)
+
+
+def test_a_trailing_unit_dimension_may_be_left_out_or_added(models):
+    """What the graph accepts: [1, 8, 8] is [1, 8, 8, 1] with the same 64 values."""
+    x = images(2)
+    with load_or_skip(models / "int8.tflite") as model:
+        expected = model.predict({"pixels": x})["output_0"]
+        np.testing.assert_array_equal(model.predict({"pixels": x[..., 0]})["output_0"], expected)
+        np.testing.assert_array_equal(
+            model.predict({"pixels": x[..., np.newaxis]})["output_0"], expected
+        )
 
 
 def test_inputs_must_agree_on_the_batch(models):

@@ -62,15 +62,13 @@ def test_examples_top_k_and_scores_equal_predict(client_for):
     assert len(response.json["results"][0]) == 10  # at most every class
 
 
-def test_without_labels_the_label_is_the_class_index(client_for, models, tmp_path):
+def test_without_labels_the_label_is_empty_as_in_tf_serving(client_for, models, tmp_path):
     path = models / "float32.tflite"
     x = RNG.random((1, 8, 8, 1), dtype=np.float32)
     scores = reference_predict(path, {"pixels": x})["output_0"][0]
     body = {"examples": [{"pixels": x[0].tolist()}], "top_k": 1}
     response = client_for(path).post("/v1/models/model:classify", json=body)
-    assert response.json["results"] == [
-        [[str(int(np.argmax(scores))), pytest.approx(scores.max())]]
-    ]
+    assert response.json["results"] == [[["", pytest.approx(scores.max())]]]
     labels = tmp_path / "labels.txt"
     labels.write_text("".join(f"class {i}\n" for i in range(10)))
     response = client_for(path, LABELS_PATH=str(labels)).post(
@@ -92,7 +90,8 @@ def test_without_labels_the_label_is_the_class_index(client_for, models, tmp_pat
         (":classify", {"examples": [{}], "top_k": True}, 400, "body: top_k must be a positive"),
         (":classify?top_k=2", {"examples": [{}], "top_k": 3}, 400, "top_k is 3 in the body but 2"),
         (":classify", {"instances": []}, 400, "classify takes a JSON object with 'examples'"),
-        (":regress", {"examples": []}, 404, "':regress' is not supported: it needs TF Example"),
+        (":regress", {"examples": [{}]}, 400, "regress needs a signature with one float output"),
+        (":multi_inference", {"examples": []}, 404, "':multi_inference' is not supported"),
     ],
 )
 def test_classify_errors(client_for, path, body, status, message):

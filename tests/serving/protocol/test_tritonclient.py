@@ -1,7 +1,8 @@
 """NVIDIA's tritonclient, the reference Open Inference Protocol client, on the real server.
 
 tritonclient sends inputs and asks for outputs as binary tensor data by default, and can
-compress requests; every combination must return the interpreter's own outputs.
+compress requests; every combination must return the interpreter's own outputs. Its traffic
+goes through a proxy that checks each exchange against /openapi.json (tests/contract.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pytest
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
+from tests import contract
 from tests.reference import reference_predict
 from tests.server import Server, running_server
 
@@ -26,9 +28,15 @@ def server(models: Path) -> Iterator[Server]:
         yield running
 
 
+@pytest.fixture(scope="module")
+def checked_url(server: Server) -> Iterator[str]:
+    with contract.checking_proxy(server.url) as url:
+        yield url
+
+
 @pytest.fixture
-def client(server: Server) -> Iterator[triton.InferenceServerClient]:
-    client = triton.InferenceServerClient(url=server.url.removeprefix("http://"))
+def client(checked_url: str) -> Iterator[triton.InferenceServerClient]:
+    client = triton.InferenceServerClient(url=checked_url.removeprefix("http://"))
     yield client
     client.close()
 
@@ -134,8 +142,8 @@ def test_bytes_pictures_and_classification_on_the_bundled_model():
     """An encoded digit as BYTES (binary), answered as the classification extension's top 3."""
     from tests.serving.protocol.test_classify import digit_png
 
-    with running_server() as bundled:
-        client = triton.InferenceServerClient(url=bundled.url.removeprefix("http://"))
+    with running_server() as bundled, contract.checking_proxy(bundled.url) as url:
+        client = triton.InferenceServerClient(url=url.removeprefix("http://"))
         try:
             assert "classification" in client.get_server_metadata()["extensions"]
             pictures = [digit_png(index) for index in (0, 7)]

@@ -1,0 +1,88 @@
+"""What a route is: a path template and, per method, the operation that answers it.
+
+Data only: :mod:`serving.http.routes` holds the table the router matches, and
+:mod:`serving.http.openapi` writes the document from the same table.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from serving.settings import NAME_PATTERN
+
+if TYPE_CHECKING:
+    from serving.http.endpoints import Call, Reply
+
+Endpoint = Callable[["Call"], "Reply"]
+
+
+class Tag(enum.Enum):
+    """The protocol an operation belongs to (OpenAPI tags)."""
+
+    TF_SERVING = "TensorFlow Serving REST API"
+    V2 = "Open Inference Protocol (KServe V2)"
+    CONTRACT = "Contract"
+
+
+class Body(enum.Enum):
+    """The request bodies an operation takes (their schemas are in the document)."""
+
+    PREDICT = "predict"  # TF Serving JSON or one raw picture
+    CLASSIFY = "classify"  # Classify examples or one raw picture
+    REGRESS = "regress"  # Regress examples
+    INFER = "infer"  # V2 JSON or JSON header + binary tensors
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One method of a route: the endpoint, and what the document says of it.
+
+    ``answer`` names the 200 body's schema; ``errors`` the error statuses it documents.
+    """
+
+    endpoint: Endpoint
+    operation_id: str
+    summary: str
+    tag: Tag
+    answer: str
+    errors: tuple[int, ...]
+    body: Body | None = None
+    query: tuple[str, ...] = ()  # query parameters, named in the document
+
+
+@dataclass(frozen=True, eq=False)  # compared (and hashed) by identity: the table is fixed
+class Route:
+    """A path template; ``versioned`` routes are also served under ``/versions/{version}``."""
+
+    path: str
+    methods: dict[str, Operation]
+    versioned: bool = False
+    pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pattern", _compile(self.path, self.versioned))
+
+    def templates(self) -> tuple[str, ...]:
+        """The OpenAPI paths of this route: plain, then with the version."""
+        if not self.versioned:
+            return (self.path,)
+        return self.path, self.path.replace("{name}", "{name}/versions/{version}", 1)
+
+
+def _compile(path: str, versioned: bool) -> re.Pattern[str]:
+    """``{name}`` (and an optional ``/versions/{version}``) as groups, the rest literal."""
+    parts = re.split(r"(\{name\})", path)
+    version = rf"(?:/versions/(?P<version>{NAME_PATTERN}))?" if versioned else ""
+    regex = "".join(
+        rf"(?P<name>{NAME_PATTERN}){version}" if part == "{name}" else re.escape(part)
+        for part in parts
+    )
+    return re.compile(regex)
+
+
+GET_ERRORS = (404, 500, 503)
+POST_ERRORS = (400, 404, 408, 413, 415, 500, 503)
