@@ -306,6 +306,7 @@ owning_option() {
     INTERPRETER_THREADS) echo --threads ;;
     THREADS) echo --concurrency ;;
     WORKERS) echo --workers ;;
+    GOOGLE_CLOUD_PROJECT) echo --project ;;
   esac
 }
 # ${a[@]+"${a[@]}"}: an empty array under `set -u` on bash 3.2 (macOS) and 4.x.
@@ -451,6 +452,9 @@ env_vars+=",WORKERS=${WORKERS},THREADS=$(per_worker "$CONCURRENCY")"
 # from it (REQUEST_MEMORY_BUDGET_BYTES), so concurrent large bodies wait or get 503
 # instead of Cloud Run killing the instance.
 env_vars+=",MEMORY_LIMIT_BYTES=$(memory_bytes "$MEMORY")"
+# The project of the function's log lines' trace links (logging.googleapis.com/trace);
+# without it the function asks the metadata server once.
+env_vars+=",GOOGLE_CLOUD_PROJECT=${PROJECT}"
 [[ -z "$MODEL" ]] || env_vars+=",MODEL_PATH=${MODEL}"
 for pair in ${EXTRA_ENV[@]+"${EXTRA_ENV[@]}"}; do env_vars+=",${pair}"; done
 

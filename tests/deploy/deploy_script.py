@@ -104,6 +104,7 @@ def deploy_command(
         f"WORKERS={workers}",
         f"THREADS={math.ceil(concurrency / workers)}",
         f"MEMORY_LIMIT_BYTES={memory_bytes(memory)}",
+        f"GOOGLE_CLOUD_PROJECT={PROJECT}",
         *env_vars,
     ]
     return [

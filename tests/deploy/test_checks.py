@@ -156,6 +156,10 @@ def assert_refused(result, message: str) -> None:
             ("--env", "MODEL_PATH=/tmp/x.tflite"),
             "--env MODEL_PATH is set by --model; use that option",
         ),
+        (
+            ("--env", "GOOGLE_CLOUD_PROJECT=other-project"),
+            "--env GOOGLE_CLOUD_PROJECT is set by --project; use that option",
+        ),
         (("--env", "A=1,2"), "--env A must not contain a comma or newline, got '1,2'"),
         (("--memory",), "--memory needs a value (see --help)"),
         (("--memory", "--cpu", "1"), "--memory needs a value (see --help)"),
