@@ -107,6 +107,13 @@ def targets(results: dict) -> list[Target]:
     return found
 
 
+def _peaks(case: dict) -> str:
+    """The kept instance's peak, with every instance's peak when there were several."""
+    text = f"{case['peak_bytes'] / MB:.0f} MB"
+    peaks = case.get("peaks_bytes", [])
+    return text + (f" ({', '.join(f'{b / MB:.0f}' for b in peaks)})" if len(peaks) > 1 else "")
+
+
 def memory_table(results: dict) -> list[str]:
     before = results.get("before", {}).get("configs", {})
     rows = []
@@ -119,10 +126,10 @@ def memory_table(results: dict) -> list[str]:
                 [
                     f"--cpu {cpus}",
                     case["label"],
-                    f"{case['peak_bytes'] / MB:.0f} MB",
+                    _peaks(case),
                     f"{case.get('beyond_bundled_bytes', 0) / MB:.0f} MB" if per_byte else "",
                     per_byte,
-                    f"{old['peak_bytes'] / MB:.0f} MB" if old else "",
+                    _peaks(old) if old else "",
                     old_per_byte,
                     f"{case['cold_start_s']:.2f} s",
                     f"{old['cold_start_s']:.2f} s" if old else "",
@@ -213,7 +220,9 @@ def markdown(results: dict, checked: list[Target]) -> str:
         f"Models: {results['mlp']}. Settings as `deploy.sh --memory {weights.MEMORY} --cpu N` "
         "sets them; temp dir on a tmpfs. Memory is unreclaimable memory: anonymous PSS of the "
         "process tree plus the bytes written to the temp dir, peak from the spawn through 4 "
-        "concurrent clients.",
+        f"concurrent clients; {results['repeats']} instance(s) per case, the one with the "
+        "median peak kept (every peak in brackets); 'beyond bundled' subtracts the bundled "
+        "model's kept peak under the same settings.",
         "",
         "## Targets",
         "",
@@ -302,6 +311,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     results["machine"] = machine()
     results["plan"] = asdict(plan)
+    results["repeats"] = weights.repeats(plan)
     print(f"building models ({plan.variant}, cached under build/bench/)", file=sys.stderr)
     build_dir, manifest = build_models(plan)
     results["mlp"] = manifest["mlp"]["description"]
