@@ -86,16 +86,7 @@ class Runtime:
             fetched = source.fetch(
                 settings.model_path, cache_dir=settings.cache_dir, timeout=settings.gcs_timeout
             )
-            model = Model.load(
-                fetched.path,
-                backend=settings.backend,
-                engine=settings.engine,
-                pool_size=settings.pool_size,
-                num_threads=settings.num_threads,
-                max_batch_size=settings.max_batch_size,
-                weight_cache_dir=settings.weight_cache_dir,
-                lock_timeout=settings.gcs_timeout,
-            )
+            model = Model.load(fetched.path, **settings.load_options())
             overrides.apply(model, settings)
         except ServingError as e:
             self._fail(e, started)

@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from serving import memory
 from serving.errors import ServingError
@@ -134,6 +134,18 @@ class Settings:
         if self.request_memory_budget:
             return self.request_memory_budget
         return memory.request_budget(self.memory_limit, self.workers, footprint)
+
+    def load_options(self) -> dict[str, Any]:
+        """The keyword arguments of :meth:`serving.model.Model.load` these settings give."""
+        return {
+            "backend": self.backend,
+            "engine": self.engine,
+            "pool_size": self.pool_size,
+            "num_threads": self.num_threads,
+            "max_batch_size": self.max_batch_size,
+            "weight_cache_dir": self.weight_cache_dir,
+            "lock_timeout": self.gcs_timeout,
+        }
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
