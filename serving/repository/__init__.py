@@ -26,19 +26,23 @@ from serving.repository.catalog import Catalog, ModelEntry
 from serving.repository.config import ModelConfig, PolicyKind, RepositoryConfig, VersionPolicy
 from serving.repository.errors import InsufficientMemory, ModelNotFound, RepositoryConfigError
 from serving.repository.names import InvalidSegment, Segment
+from serving.repository.repository import Lease, Repository, VersionStatus
 from serving.repository.states import VersionState
 
 __all__ = [
     "Catalog",
     "InsufficientMemory",
     "InvalidSegment",
+    "Lease",
     "ModelConfig",
     "ModelEntry",
     "ModelNotFound",
     "PolicyKind",
+    "Repository",
     "RepositoryConfig",
     "RepositoryConfigError",
     "Segment",
     "VersionPolicy",
     "VersionState",
+    "VersionStatus",
 ]
