@@ -22,6 +22,18 @@ class RepositoryConfigError(ServingError):
         self.expected = expected
         self.received = received
 
+    def _fields(self) -> tuple[str, str, str, str]:
+        return self.file, self.key, self.expected, self.received
+
+    # Equal when they say the same: a re-listing that finds the same problem is no change.
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RepositoryConfigError):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
 
 class ModelNotFound(NotFound):
     """No such model, version or label in the repository (404, naming what exists)."""

@@ -28,13 +28,15 @@ MODEL_FILE = "model.tflite"
 class VersionSource:
     """Where one version's model file is: a local path or a ``gs://`` URI.
 
-    ``generation`` is the object's generation (None for a local file): a version whose
-    object is overwritten is a new source, loaded afresh.
+    ``generation`` is the object's generation (None for a local file), ``modified_ns`` a
+    local file's modification time: a version whose file is overwritten is a new source,
+    loaded afresh once the repository is listed again.
     """
 
     uri: str
     size_bytes: int
     generation: int | None = None
+    modified_ns: int | None = None
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,8 @@ def _local_version(folder: Path, found: dict[int, VersionSource], ignored: list[
             ignored.append(Ignored(str(extra), f"not {MODEL_FILE}"))
     model = folder / MODEL_FILE
     if model.is_file():
-        found[int(folder.name)] = VersionSource(str(model), model.stat().st_size)
+        stat = model.stat()
+        found[int(folder.name)] = VersionSource(str(model), stat.st_size, None, stat.st_mtime_ns)
     else:
         ignored.append(Ignored(str(folder), f"no {MODEL_FILE} in it"))
 

@@ -192,8 +192,8 @@ class Repository:
             changed = self._catalog is None or self._catalog != found
             self._catalog = found
             gone = [slot for key, slot in self._slots.items() if key not in current]
-            for slot in gone:
-                slot.retired = True
+            for key, slot in self._slots.items():
+                slot.retired = key not in current  # back again: no longer retired
         for slot in gone:
             self._retire(slot)
         if changed:
@@ -535,7 +535,7 @@ class Repository:
                 return  # the last release retires it
             if slot.state is VersionState.AVAILABLE:
                 self._detach(slot)
-        self._unload(slot, reason="left the repository")
+        self._unload(slot, reason="left the repository or changed")
         with self._cond:
             if slot.leases == 0 and slot.held == 0:
                 self._slots.pop(slot.key, None)

@@ -38,14 +38,17 @@ def test_local_listing(tmp_path: Path) -> None:
     root = make_tree(tmp_path / "repo", TREE)
     (root / "empty").mkdir()
     found = list_repository(str(root), cache_dir=tmp_path / "cache", timeout=5)
+
+    def local(name: str) -> VersionSource:
+        path = root / name
+        return VersionSource(str(path), path.stat().st_size, None, path.stat().st_mtime_ns)
+
     assert {name: dict(v) for name, v in found.versions.items()} == {
-        "digits": {
-            1: VersionSource(str(root / "digits/1/model.tflite"), len(DATA)),
-            2: VersionSource(str(root / "digits/2/model.tflite"), 2 * len(DATA)),
-        },
+        "digits": {1: local("digits/1/model.tflite"), 2: local("digits/2/model.tflite")},
         "empty": {},
-        "multi": {7: VersionSource(str(root / "multi/7/model.tflite"), len(DATA))},
+        "multi": {7: local("multi/7/model.tflite")},
     }
+    assert found.versions["digits"][2].size_bytes == 2 * len(DATA)
     assert found.config_text == CONFIG.encode()
     assert found.config_file == str(root / "models.json")
     rule = f"is not one URL path segment: it must be 1-128 {NAME_RULE}"

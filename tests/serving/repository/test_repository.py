@@ -7,6 +7,7 @@ folders and the real storage emulator.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
 import time
@@ -349,9 +350,20 @@ def test_polling_picks_up_new_versions_labels_and_removals(
     wait_for(lambda: ("digits", 1) in states(repository))
     with repository.get("digits", label="canary") as lease:
         assert lease.version == 3
+    with repository.get("digits", 3) as lease:
+        before = lease.model
+    shutil.copyfile(models / "int8.tflite", digits_repository / "digits/3/model.tflite.tmp")
+    os.replace(
+        digits_repository / "digits/3/model.tflite.tmp", digits_repository / "digits/3/model.tflite"
+    )
+    wait_for(lambda: states(repository).get(("digits", 3)) == "START")  # a new file: not loaded
+    with repository.get("digits", 3) as lease:
+        assert lease.model is not before
+        assert lease.model.inputs[0].quantized  # the int8 model now
     unloaded = [line for line in log_lines(capsys) if line["message"] == "model version unloaded"]
     assert [(u["model_name"], u["model_version"], u["reason"]) for u in unloaded] == [
-        ("digits", 2, "left the repository")
+        ("digits", 2, "left the repository or changed"),
+        ("digits", 3, "left the repository or changed"),
     ]
     poller = repository._poller
     repository.close()
