@@ -19,7 +19,7 @@ from serving.memory import ModelFootprint
 from serving.model import Model
 from serving.model.weight_cache import CacheState
 from serving.once import Once
-from serving.settings import Settings
+from serving.settings import ConfigError, Settings
 from serving.storage import source
 
 
@@ -83,6 +83,13 @@ class Runtime:
         started = time.perf_counter()
         try:
             settings = self.settings
+            if settings.model_repository:
+                # Not the bundled model in its place: the operator asked for the repository.
+                raise ConfigError(
+                    f"MODEL_REPOSITORY={settings.model_repository!r} is not served over HTTP "
+                    "yet (docs/repository.md); use the Python API (serving.repository), or "
+                    "MODEL_PATH for one model"
+                )
             fetched = source.fetch(
                 settings.model_path, cache_dir=settings.cache_dir, timeout=settings.gcs_timeout
             )
