@@ -74,6 +74,7 @@ class _Slot:
         self.used = 0  # LRU tick of the last lease or release
         self.held = 0  # bytes counted against the capacity now
         self.footprint: ModelFootprint | None = None
+        self.measured = 0  # what it held when last loaded: the next load's estimate
         self.download: Path | None = None  # a gs:// version's cached file
         self.download_bytes = 0
         self.load_ms: float | None = None
@@ -127,6 +128,7 @@ class Repository:
             settings.memory_limit, settings.workers, settings.max_request_bytes
         )
         self._cond = threading.Condition()
+        self._builds = threading.Lock()
         self._slots: dict[tuple[str, int, VersionSource], _Slot] = {}
         self._catalog: Catalog | None = None
         self._first_listing: Once[Catalog] = Once()
@@ -295,6 +297,9 @@ class Repository:
             slot.leases -= 1
             slot.used = next(self._ticks)
             retire = slot.retired and slot.leases == 0
+            # Over the share (a first load measured above its estimate while every other
+            # version was in use): idle versions go now, this one included if it is idle.
+            self._make_room(0, wait=False, what=None)
             self._cond.notify_all()
         if retire:
             self._retire(slot)
@@ -332,7 +337,7 @@ class Repository:
             else:
                 too_big = False
                 self._held += measured - slot.held
-                slot.held, slot.footprint = measured, footprint
+                slot.held, slot.footprint, slot.measured = measured, footprint, measured
                 slot.state = VersionState.AVAILABLE
                 slot.leases = 1
                 slot.used = next(self._ticks)
@@ -374,7 +379,12 @@ class Repository:
                     slot.download, slot.download_bytes = fetched.path, fetched.size_bytes
                     slot.held += fetched.size_bytes
                     self._held += fetched.size_bytes
-            return Model.load(fetched.path, **settings.load_options())
+            # One build at a time per process: a footprint is the process's memory growth
+            # during the build, and two builds at once would count each other's memory
+            # (seen: one measured 0 bytes, the other double). Builds are CPU-bound on
+            # Cloud Run's 1-2 vCPUs anyway; downloads and waits for memory still overlap.
+            with self._builds:
+                return Model.load(fetched.path, **settings.load_options())
         except ServingError:
             raise
         except Exception as e:  # an unforeseen loader failure is still a 503, retried
@@ -383,7 +393,11 @@ class Repository:
             ) from e
 
     def _estimate(self, slot: _Slot) -> int:
-        """What the version will hold before it is measured (``deploy.sh``'s estimate)."""
+        """What loading the version will add: its last measured footprint (less what it
+        still holds: a kept download), else ``deploy.sh``'s estimate for the file, which
+        leaves out the engine's working memory until it is measured."""
+        if slot.measured:
+            return max(0, slot.measured - slot.held)
         found = memory.estimate(
             slot.source.size_bytes,
             workers=1,
@@ -416,7 +430,7 @@ class Repository:
         """Bytes the loaded versions (and cached downloads) of this process hold."""
         return self._held
 
-    def _make_room(self, need: int, *, wait: bool, what: _Slot) -> None:
+    def _make_room(self, need: int, *, wait: bool, what: _Slot | None) -> None:
         """Unload idle versions, least recently used first, until ``need`` more fits.
 
         (Lock held; released while a version closes.) With ``wait``, versions in use are
@@ -425,7 +439,7 @@ class Repository:
         """
         if self.capacity is None:
             return
-        if need > self.capacity:
+        if need > self.capacity and what is not None:
             raise InsufficientMemory(
                 f"model {what.name!r} version {what.version} ({what.source.uri}, "
                 f"{mib(what.source.size_bytes)}) needs about {mib(need)} loaded; "
@@ -437,7 +451,8 @@ class Repository:
             if victim is not None:
                 self._cond.release()
                 try:
-                    self._unload(victim, reason="room for " + f"{what.name}/{what.version}")
+                    reason = f"room for {what.name}/{what.version}" if what else "over the limit"
+                    self._unload(victim, reason=reason)
                 finally:
                     self._cond.acquire()
                 continue
@@ -453,7 +468,7 @@ class Repository:
                 )
             self._cond.wait(remaining)
 
-    def _victim(self, exclude: _Slot) -> _Slot | None:
+    def _victim(self, exclude: _Slot | None) -> _Slot | None:
         """(Lock held.) The least recently used idle loaded version, detached for
         :meth:`_unload`; else the least recently used cached download of an unloaded one."""
         idle = [s for s in self._slots.values() if s is not exclude and s.leases == 0]

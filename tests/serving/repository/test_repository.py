@@ -410,3 +410,96 @@ def test_gcs_repository(models, storage_emulator, open_repository, tmp_path):
     with repository.get("digits") as lease:
         assert lease.version == 3
     assert downloads(storage_emulator) == before + 2
+
+
+def test_concurrent_round_robin_never_unloads_a_version_in_use(mlp_repository, open_repository):
+    """Two threads over four models, room for two and a half: every prediction runs (a
+    closed model would answer 503), and the repository never holds more than its share."""
+    one = one_model_bytes(mlp_repository, open_repository)
+    capacity = int(one * 2.5)
+    repository = open_repository(
+        mlp_repository, pool_size=1, memory_limit=limit_for(capacity), admission_timeout=10
+    )
+    peaks: list[int] = []
+
+    def worker(order: str) -> int:
+        done = 0
+        for name in order * 3:
+            with repository.model(name) as model:
+                assert model.predict({"features": FEATURES})["output_0"].shape == (1, 8)
+                peaks.append(repository.held_bytes)
+                done += 1
+        return done
+
+    orders = ["abcd", "dcba"]
+    results = at_once(2, lambda: worker(orders.pop()))  # list.pop is atomic
+    assert results == [12, 12], results
+    assert max(peaks) <= capacity
+
+
+def test_a_footprint_measured_over_the_limit_is_refused_after_the_load(
+    mlp_repository, open_repository
+):
+    size = (mlp_repository / "a/1/model.tflite").stat().st_size
+    one = one_model_bytes(mlp_repository, open_repository)
+    if one < size * 1.1:
+        pytest.skip(f"the measured footprint ({one}) is too close to the estimate ({size})")
+    capacity = (size + one) // 2  # the estimate fits, the measured footprint does not
+    repository = open_repository(mlp_repository, pool_size=1, memory_limit=limit_for(capacity))
+    with pytest.raises(InsufficientMemory) as err:
+        repository.get("a")
+    assert err.value.status_code == 503
+    message = str(err.value)
+    assert message.startswith(f"model 'a' version 1 ({mlp_repository / 'a/1/model.tflite'}) holds ")
+    assert message.endswith(
+        f"once loaded; this worker has {capacity / (1 << 20):.1f} MiB for "
+        f"models (MEMORY_LIMIT_BYTES={limit_for(capacity)} less the runtime "
+        "and one request, WORKERS=1)"
+    )
+    assert repository.held_bytes == 0
+    assert states(repository)[("a", 1)] == "FAILED"
+
+
+def test_a_failed_relisting_keeps_the_last_listing(digits_repository, open_repository, capsys):
+    repository = open_repository(digits_repository, repository_poll=0.05)
+    with repository.get("digits") as lease:
+        assert lease.version == 2
+    moved = digits_repository.with_name("moved")
+    digits_repository.rename(moved)
+    wait_for(lambda: any("re-listing failed" in line["message"] for line in log_lines(capsys)))
+    assert states(repository) == {("digits", 2): "AVAILABLE", ("multi", 1): "START"}
+    with repository.get("digits") as lease:  # loaded: still serving
+        assert lease.model.predict({"pixels": PIXELS})["output_0"].shape == (1, 10)
+    moved.rename(digits_repository)
+
+
+def test_cached_downloads_go_when_room_is_needed(
+    repository_models, storage_emulator, open_repository, capsys
+):
+    for i, name in enumerate("abc"):
+        upload(storage_emulator, f"{name}/1/model.tflite", repository_models / f"mlp_{i}.tflite")
+    unlimited = open_repository("gs://bucket/repo", pool_size=1, memory_limit=0)
+    with unlimited.get("a"):
+        pass
+    one = unlimited.held_bytes  # weights, engine and the download
+    unlimited.close()
+    size = (repository_models / "mlp_0.tflite").stat().st_size
+    # Room for one loaded version and its download, not for the next version's estimate
+    # (weights and download: 2 x size) beside the previous one's kept download.
+    floor = max(one, 2 * size)
+    if floor >= 3 * size:
+        pytest.skip(f"one loaded version ({one}) leaves no room below three downloads")
+    capacity = (floor + 3 * size) // 2
+    repository = open_repository("gs://bucket/repo", pool_size=1, memory_limit=limit_for(capacity))
+    log_lines(capsys)
+    for name in "abcab":
+        with repository.model(name) as model:
+            assert model.predict({"features": FEATURES})["output_0"].shape == (1, 8)
+        assert repository.held_bytes <= capacity
+    lines = log_lines(capsys)
+    removed = [line for line in lines if line["message"] == "cached model download removed"]
+    assert removed, [line["message"] for line in lines]
+    sizes = {n: (repository_models / f"mlp_{i}.tflite").stat().st_size for i, n in enumerate("abc")}
+    assert all(line["freed_bytes"] == sizes[line["model_name"]] for line in removed), removed
+    # three models, more downloads: a download that went was downloaded again when needed
+    assert downloads(storage_emulator) > 3
