@@ -327,7 +327,8 @@ class Repository:
             self._log_failure(slot, e, started)
             raise
         footprint = model.footprint
-        measured = footprint.shared_bytes + footprint.per_process_bytes + slot.download_bytes
+        engines = footprint.shared_bytes + footprint.per_process_bytes
+        measured = max(engines, self._weights(slot)) + slot.download_bytes
         with self._cond:
             self._reserved -= need
             if self.capacity is not None and measured > self.capacity:
@@ -339,7 +340,7 @@ class Repository:
                 self._held += measured - slot.held
                 slot.held, slot.footprint, slot.measured = measured, footprint, measured
                 slot.state = VersionState.AVAILABLE
-                slot.leases = 1
+                slot.leases += 1  # the caller's lease, before anyone could unload it
                 slot.used = next(self._ticks)
         if too_big:
             _close_model(model)
@@ -398,14 +399,20 @@ class Repository:
         leaves out the engine's working memory until it is measured."""
         if slot.measured:
             return max(0, slot.measured - slot.held)
-        found = memory.estimate(
+        downloading = slot.source.generation is not None and slot.download is None
+        return self._weights(slot) + (slot.source.size_bytes if downloading else 0)
+
+    def _weights(self, slot: _Slot) -> int:
+        """``deploy.sh``'s estimate of the version's weights in memory: also the least a
+        loaded version is counted for, since a build's measured growth can read 0 when
+        the allocator reuses freed heap (small models)."""
+        return memory.estimate(
             slot.source.size_bytes,
             workers=1,
             pool_per_worker=self.settings.pool_size,
             max_request_bytes=0,
-            downloaded=slot.source.generation is not None and slot.download is None,
-        )
-        return found.weights_bytes + found.download_bytes
+            downloaded=False,
+        ).weights_bytes
 
     def _limit_text(self) -> str:
         return (

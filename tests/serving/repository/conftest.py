@@ -11,8 +11,15 @@ from typing import Any
 
 import pytest
 
+from serving import logs
 from serving.settings import Settings
 from tests.conftest import _built
+
+
+@pytest.fixture(autouse=True)
+def info_logs() -> None:
+    """The load and unload lines are INFO: whatever level an earlier test configured."""
+    logs.configure("INFO")
 
 
 @pytest.fixture(scope="session")
