@@ -222,12 +222,12 @@ def mlp_repository(repository_models: Path, tmp_path: Path) -> Path:
     return make_tree(tmp_path / "mlp-repo", files)
 
 
-def measured_bytes(mlp_repository: Path, open_repository) -> tuple[int, int]:
-    """The least and the most one of the four holds once loaded, measured by a repository
+def measured_bytes(location: Path | str, open_repository, names: str = "abcd") -> tuple[int, int]:
+    """The least and the most one of ``names`` holds once loaded, measured by a repository
     without a limit (engines are measured as the process's growth: it varies a little)."""
-    repository = open_repository(mlp_repository, pool_size=1, memory_limit=0)
+    repository = open_repository(location, pool_size=1, memory_limit=0)
     held = []
-    for name in "abcd":
+    for name in names:
         before = repository.held_bytes
         with repository.get(name):
             pass
@@ -484,15 +484,7 @@ def test_cached_downloads_go_when_room_is_needed(
 ):
     for i, name in enumerate("abc"):
         upload(storage_emulator, f"{name}/1/model.tflite", repository_models / f"mlp_{i}.tflite")
-    unlimited = open_repository("gs://bucket/repo", pool_size=1, memory_limit=0)
-    held = []
-    for name in "abc":
-        before = unlimited.held_bytes
-        with unlimited.get(name):
-            pass
-        held.append(unlimited.held_bytes - before)
-    one = max(held)  # weights, engine and the download
-    unlimited.close()
+    one = measured_bytes("gs://bucket/repo", open_repository, "abc")[1]  # with the download
     size = (repository_models / "mlp_0.tflite").stat().st_size
     # Room for one loaded version and its download, not for the next version's estimate
     # (weights and download: 2 x size) beside the previous one's kept download.
