@@ -9,6 +9,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -29,6 +32,7 @@ from serving.repository import (
 )
 from serving.repository import repository as repository_module
 from tests.concurrency import at_once
+from tests.conftest import REPO
 from tests.gcs_emulator import StorageEmulator
 from tests.serving.repository.conftest import log_lines, make_tree
 
@@ -506,3 +510,27 @@ def test_cached_downloads_go_when_room_is_needed(
     # three models, downloaded once each by the unlimited repository into the same cache:
     # any further download is one that went for room and was needed again
     assert downloads(storage_emulator) > 3
+
+
+def test_importing_and_listing_load_neither_numpy_nor_cloud_storage(digits_repository, tmp_path):
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from pathlib import Path
+        from serving.repository import Repository
+        from serving.settings import Settings
+        settings = Settings(model_path="", model_repository={str(digits_repository)!r},
+                            memory_limit=0, cache_dir=Path({str(tmp_path)!r}))
+        repository = Repository.open({str(digits_repository)!r}, settings)
+        print(sorted(repository.catalog().names))
+        print([m for m in ("numpy", "google.cloud.storage") if m in sys.modules])
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=REPO
+    )
+    assert out.returncode == 0, out.stderr
+    assert [line for line in out.stdout.splitlines() if not line.startswith("{")] == [
+        "['digits', 'multi']",
+        "[]",
+    ]
