@@ -14,9 +14,10 @@ Layers, imports flowing down only::
     http/       bodies, routes, endpoints, the one error handler     (Flask)
     protocol/   TF Serving and V2 wire forms <-> InferRequest/InferResponse
     runtime     the process-wide model: lazy, loaded once, retried
+    repository/ several models and versions: listed, loaded lazily, held within memory
     model/      engines, signatures, quantization; numpy only
     storage/    where the model file comes from (local or gs://)
-    errors, settings, logs, memory, filelock                         (used by all)
+    errors, settings, logs, memory, filelock, once                   (used by all)
 """
 
 from __future__ import annotations

@@ -122,6 +122,20 @@ def request_budget(memory_limit: int, workers: int, footprint: ModelFootprint | 
     return max(MIN_REQUEST_BUDGET, int(left * BUDGET_FRACTION) // workers)
 
 
+def model_capacity(memory_limit: int, workers: int, max_request_bytes: int) -> int | None:
+    """Bytes of models one worker may hold (a repository's loaded versions); None: no limit.
+
+    What the instance has once its runtime and one JSON request at the body limit are
+    counted (as :func:`estimate` counts them), split evenly between the workers: each
+    worker loads its own versions, so the shares bound the sum whatever each one holds.
+    """
+    if not memory_limit:
+        return None
+    left = memory_limit - INSTANCE_BASE_BYTES - WORKER_BASE_BYTES * workers
+    left -= cost(BodyForm.JSON, max_request_bytes)
+    return max(0, left // workers)
+
+
 @dataclass(frozen=True)
 class Estimate:
     """What an instance will hold, before it is deployed (see :func:`estimate`)."""

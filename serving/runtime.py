@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import threading
 import time
 from dataclasses import dataclass, replace
 
@@ -19,7 +18,8 @@ from serving.errors import ModelLoadError, ServingError
 from serving.memory import ModelFootprint
 from serving.model import Model
 from serving.model.weight_cache import CacheState
-from serving.settings import Settings
+from serving.once import Once
+from serving.settings import ConfigError, Settings
 from serving.storage import source
 
 
@@ -45,11 +45,7 @@ class Runtime:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self._settings = settings
-        self._model: Model | None = None
-        self._error: ServingError | None = None
-        self._attempts = 0
-        self._loading = False
-        self._lock = threading.Lock()
+        self._once: Once[Loaded] = Once()
         self._budget: MemoryBudget | None = None
 
     @property
@@ -70,47 +66,34 @@ class Runtime:
 
     def state(self) -> tuple[ModelState, ServingError | None]:
         """Where the model is, and the last load error."""
-        if self._model is not None:
+        if self._once.peek() is not None:
             return ModelState.AVAILABLE, None
-        if self._loading:
+        if self._once.loading:
             return ModelState.LOADING, None
-        if self._error is not None:
-            return ModelState.FAILED, self._error
+        if self._once.error is not None:
+            return ModelState.FAILED, self._once.error
         return ModelState.START, None
 
     def load(self) -> Loaded:
         """The model, loading it now if no load has succeeded yet."""
-        model = self._model
-        if model is not None:  # the warm path: no lock
-            return Loaded(model, None)
-        seen = self._attempts
-        with self._lock:
-            if self._model is not None:
-                return Loaded(self._model, None)
-            if self._attempts != seen and self._error is not None:
-                # We queued behind a load that just failed: report it rather than
-                # piling another (possibly slow) attempt onto a broken source.
-                raise self._error
-            return self._load_locked()
+        loaded, made = self._once.get(self._load_now)
+        return loaded if made else Loaded(loaded.model, None)
 
-    def _load_locked(self) -> Loaded:
-        self._loading = True
+    def _load_now(self) -> Loaded:
         started = time.perf_counter()
         try:
             settings = self.settings
+            if settings.model_repository:
+                # Not the bundled model in its place: the operator asked for the repository.
+                raise ConfigError(
+                    f"MODEL_REPOSITORY={settings.model_repository!r} is not served over HTTP "
+                    "yet (docs/repository.md); use the Python API (serving.repository), or "
+                    "MODEL_PATH for one model"
+                )
             fetched = source.fetch(
                 settings.model_path, cache_dir=settings.cache_dir, timeout=settings.gcs_timeout
             )
-            model = Model.load(
-                fetched.path,
-                backend=settings.backend,
-                engine=settings.engine,
-                pool_size=settings.pool_size,
-                num_threads=settings.num_threads,
-                max_batch_size=settings.max_batch_size,
-                weight_cache_dir=settings.weight_cache_dir,
-                lock_timeout=settings.gcs_timeout,
-            )
+            model = Model.load(fetched.path, **settings.load_options())
             overrides.apply(model, settings)
         except ServingError as e:
             self._fail(e, started)
@@ -119,13 +102,9 @@ class Runtime:
             error = ModelLoadError(f"model could not be loaded: {type(e).__name__}: {e}", "invalid")
             self._fail(error, started, exc_info=True)
             raise error from e
-        finally:
-            self._attempts += 1
-            self._loading = False
         load_ms = (time.perf_counter() - started) * 1000
         footprint = _instance_footprint(model, fetched)
         self.budget.resize(settings.request_budget(footprint))
-        self._model, self._error = model, None
         cache = model.weight_cache
         if cache is not None and cache.state is CacheState.PRIVATE:
             logs.log(
@@ -157,7 +136,6 @@ class Runtime:
         return Loaded(model, load_ms)
 
     def _fail(self, error: ServingError, started: float, exc_info: bool = False) -> None:
-        self._error = error
         logs.log(
             logging.ERROR,
             f"model load failed: {error}",

@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from serving import memory
 from serving.errors import ServingError
@@ -71,6 +71,10 @@ class Settings:
     variable                    meaning                                     default
     ==========================  ==========================================  ==================
     MODEL_PATH                  local path or ``gs://bucket/object``        bundled model
+    MODEL_REPOSITORY            several models: a directory or              unset (MODEL_PATH)
+                                ``gs://bucket/prefix`` (docs/repository.md)
+    MODEL_REPOSITORY_POLL_SECONDS
+                                re-list the repository every N seconds      ``0`` (list once)
     MODEL_NAME                  name in the REST routes                     ``model``
     MODEL_VERSION               version reported and accepted in routes     ``1``
     INTERPRETER_POOL_SIZE       interpreters serving requests in parallel   usable CPUs
@@ -99,6 +103,11 @@ class Settings:
 
     ``IMAGE_MEAN`` and ``IMAGE_STD`` take one value or one per channel, comma-separated;
     either alone leaves the other at 0 (mean) or 1 (std).
+
+    ``MODEL_REPOSITORY`` excludes ``MODEL_PATH`` and the settings that describe that one
+    model (``MODEL_NAME``, ``MODEL_VERSION``, ``LABELS_PATH``, ``IMAGE_MEAN``,
+    ``IMAGE_STD``): a repository's models are named by their folders and carry their own
+    metadata.
     """
 
     model_path: str
@@ -126,6 +135,8 @@ class Settings:
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     project_id: str | None = None
     metadata_host: str = "metadata.google.internal"
+    model_repository: str | None = None
+    repository_poll: float = 0.0  # 0: listed once per instance
 
     def request_budget(self, footprint: ModelFootprint | None = None) -> int:
         """Bytes of request memory this process admits at once (0: no budget).
@@ -136,6 +147,18 @@ class Settings:
         if self.request_memory_budget:
             return self.request_memory_budget
         return memory.request_budget(self.memory_limit, self.workers, footprint)
+
+    def load_options(self) -> dict[str, Any]:
+        """The keyword arguments of :meth:`serving.model.Model.load` these settings give."""
+        return {
+            "backend": self.backend,
+            "engine": self.engine,
+            "pool_size": self.pool_size,
+            "num_threads": self.num_threads,
+            "max_batch_size": self.max_batch_size,
+            "weight_cache_dir": self.weight_cache_dir,
+            "lock_timeout": self.gcs_timeout,
+        }
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -150,6 +173,9 @@ class Settings:
         log_level = env.get("LOG_LEVEL", "INFO").upper()
         if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(f"LOG_LEVEL={log_level!r} is not DEBUG, INFO, WARNING or ERROR")
+        repository = env.get("MODEL_REPOSITORY") or None
+        if repository is not None:
+            _check_repository_alone(env)
         return cls(
             model_path=env.get("MODEL_PATH") or str(BUNDLED_MODEL),
             model_name=_name(env, "MODEL_NAME", "model"),
@@ -177,6 +203,28 @@ class Settings:
             max_image_pixels=_positive_int(env, "MAX_IMAGE_PIXELS", cls.max_image_pixels),
             project_id=env.get("GOOGLE_CLOUD_PROJECT") or None,
             metadata_host=env.get("GCE_METADATA_HOST") or cls.metadata_host,
+            model_repository=repository,
+            repository_poll=_non_negative_float(env, "MODEL_REPOSITORY_POLL_SECONDS", 0.0),
+        )
+
+
+# Settings that describe MODEL_PATH's one model: meaningless beside a repository.
+SINGLE_MODEL_ONLY = (
+    "MODEL_PATH",
+    "MODEL_NAME",
+    "MODEL_VERSION",
+    "LABELS_PATH",
+    "IMAGE_MEAN",
+    "IMAGE_STD",
+)
+
+
+def _check_repository_alone(env: Mapping[str, str]) -> None:
+    clashing = [key for key in SINGLE_MODEL_ONLY if env.get(key)]
+    if clashing:
+        raise ConfigError(
+            f"MODEL_REPOSITORY={env['MODEL_REPOSITORY']!r} and {clashing[0]}={env[clashing[0]]!r} "
+            f"are both set: {clashing[0]} is for single-model mode; set one or the other"
         )
 
 
@@ -198,6 +246,27 @@ def _positive_float(env: Mapping[str, str], key: str, default: float) -> float:
 def _positive(
     env: Mapping[str, str], key: str, default: N, parse: Callable[[str], N], kind: str
 ) -> N:
+    rule = "at least 1" if parse is int else "greater than 0"
+    return _number(env, key, default, parse, kind, lambda value: value > 0, rule)
+
+
+def _non_negative_float(env: Mapping[str, str], key: str, default: float) -> float:
+    def fits(value: float) -> bool:
+        return math.isfinite(value) and value >= 0
+
+    rule = "0 (off) or a positive number of seconds"
+    return _number(env, key, default, float, "a number", fits, rule)
+
+
+def _number(
+    env: Mapping[str, str],
+    key: str,
+    default: N,
+    parse: Callable[[str], N],
+    kind: str,
+    fits: Callable[[N], bool],
+    rule: str,
+) -> N:
     raw = env.get(key)
     if not raw:
         return default
@@ -205,10 +274,8 @@ def _positive(
         value = parse(raw)
     except ValueError as e:
         raise ConfigError(f"{key}={raw!r} is not {kind}") from e
-    if not value > 0:
-        raise ConfigError(
-            f"{key}={raw!r} must be " + ("at least 1" if parse is int else "greater than 0")
-        )
+    if not fits(value):
+        raise ConfigError(f"{key}={raw!r} must be {rule}")
     return value
 
 

@@ -234,6 +234,23 @@ class WeightCache:
         return CacheUse(CacheState.PRIVATE, None, 0, reason)
 
 
+def discard(path: Path) -> bool:
+    """Delete a packed-weights file and its manifest; False if it is busy or undeletable.
+
+    For a model that is unloaded (a repository making room): on Cloud Run the file is
+    memory. Taken only when no process is packing or mapping it right now (the exclusive
+    lock, without waiting); a process that mapped it earlier keeps its pages until it closes
+    its engine, and the next build packs a fresh file.
+    """
+    try:
+        with locked(path.with_name(path.name + ".lock"), exclusive=True, timeout=0):
+            _manifest_path(path).unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
+    except OSError:
+        return False
+    return True
+
+
 def _manifest_path(path: Path) -> Path:
     return path.with_name(path.name + ".json")
 

@@ -14,6 +14,7 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -104,17 +105,9 @@ def fetch_object(
 ) -> tuple[Path, bool, ObjectMetadata]:
     """Download (or reuse) ``obj``; returns the cached path, whether it was downloaded,
     and the metadata it was verified against."""
-    from google.api_core import exceptions as api_errors
-    from google.auth import exceptions as auth_errors
-
     deadline = time.monotonic() + timeout
-    try:
-        client = _storage_client()
-    except auth_errors.GoogleAuthError as e:
-        raise ModelLoadError(
-            f"no Google Cloud credentials to read {obj.uri}: {e}", reason="source"
-        ) from e
-    try:
+    client = _client_for(obj)
+    with _translated(client, obj, deadline, timeout):
         blob = client.bucket(obj.bucket).blob(obj.name)
         blob.reload(**_call_budget(obj, deadline, timeout))
         meta = ObjectMetadata(int(blob.generation), int(blob.size), blob.md5_hash, blob.crc32c)
@@ -139,6 +132,51 @@ def fetch_object(
             raise _timed_out(obj, timeout) from e
         finally:
             lock.release()
+
+
+@dataclass(frozen=True)
+class ListedObject:
+    """One object of a listing: its full name, size and generation."""
+
+    name: str
+    size: int
+    generation: int
+
+
+def list_objects(folder: GcsObject, timeout: float) -> list[ListedObject]:
+    """Every object under ``folder`` (``name`` is a prefix, '' for the whole bucket),
+    within ``timeout`` seconds in total (paging and retries included)."""
+    deadline = time.monotonic() + timeout
+    client = _client_for(folder)
+    prefix = f"{folder.name}/" if folder.name else ""
+    with _translated(client, folder, deadline, timeout):
+        pages = client.list_blobs(
+            folder.bucket, prefix=prefix, **_call_budget(folder, deadline, timeout)
+        )
+        return [
+            ListedObject(blob.name, int(blob.size or 0), int(blob.generation)) for blob in pages
+        ]
+
+
+def _client_for(obj: GcsObject) -> Client:
+    from google.auth import exceptions as auth_errors
+
+    try:
+        return _storage_client()
+    except auth_errors.GoogleAuthError as e:
+        raise ModelLoadError(
+            f"no Google Cloud credentials to read {obj.uri}: {e}", reason="source"
+        ) from e
+
+
+@contextlib.contextmanager
+def _translated(client: Client, obj: GcsObject, deadline: float, timeout: float) -> Iterator[None]:
+    """Cloud Storage's errors as :class:`ModelLoadError` naming ``obj`` (503, retried)."""
+    from google.api_core import exceptions as api_errors
+    from google.auth import exceptions as auth_errors
+
+    try:
+        yield
     except api_errors.NotFound as e:
         raise _not_found(client, obj, deadline) from e
     except (api_errors.Forbidden, api_errors.Unauthorized) as e:

@@ -36,15 +36,33 @@ def parse_gs_uri(uri: str) -> GcsObject:
     Raises:
         ModelLoadError: reason ``invalid``, naming the URI and what is wrong with it.
     """
+    return _parse(uri, folder=False)
+
+
+def parse_gs_prefix(uri: str) -> GcsObject:
+    """Split ``gs://bucket[/prefix]`` (a folder: the prefix may be empty or end with '/').
+
+    The returned object's ``name`` is the prefix without its trailing '/' ('' for the
+    whole bucket).
+
+    Raises:
+        ModelLoadError: reason ``invalid``, naming the URI and what is wrong with it.
+    """
+    return _parse(uri, folder=True)
+
+
+def _parse(uri: str, *, folder: bool) -> GcsObject:
     scheme = URI_SCHEME.match(uri)
     if scheme is None or scheme.group(1).lower() != GS_SCHEME:
         raise _invalid(uri, "it does not start with gs://")
     bucket, slash, name = uri[scheme.end() :].partition("/")
     if not bucket:
         raise _invalid(uri, "no bucket name")
-    if not slash or not name:
+    if folder:
+        name = name.rstrip("/")
+    elif not slash or not name:
         raise _invalid(uri, "no object name after the bucket")
-    problem = _bucket_problem(bucket) or _object_problem(name)
+    problem = _bucket_problem(bucket) or (_object_problem(name) if name else None)
     if problem:
         raise _invalid(uri, problem)
     return GcsObject(bucket, name)

@@ -18,6 +18,7 @@ from serving.memory import (
     anonymous_bytes,
     estimate,
     in_temp_dir,
+    model_capacity,
     release_free_heap,
     suggested_memory,
 )
@@ -134,3 +135,13 @@ def test_free_heap_pages_go_back_to_the_system():
     before = anonymous_bytes()
     release_free_heap()
     assert anonymous_bytes() < before - 50 * MIB
+
+
+def test_model_capacity_is_each_workers_share_of_what_the_runtime_and_a_request_leave():
+    request = cost(BodyForm.JSON, 1 * MIB)
+    limit = INSTANCE_BASE_BYTES + WORKER_BASE_BYTES + request + 100 * MIB
+    assert model_capacity(limit, 1, 1 * MIB) == 100 * MIB
+    two = INSTANCE_BASE_BYTES + 2 * WORKER_BASE_BYTES + request + 100 * MIB
+    assert model_capacity(two, 2, 1 * MIB) == 50 * MIB
+    assert model_capacity(0, 1, 1 * MIB) is None  # memory unknown: no limit
+    assert model_capacity(10 * MIB, 1, 1 * MIB) == 0  # nothing fits, never negative

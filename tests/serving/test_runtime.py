@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from serving.errors import ModelLoadError
+from serving.errors import ModelLoadError, ServingError
 from serving.model import select_backend
 from serving.model.weight_cache import CacheState
 from serving.runtime import Loaded, ModelState, Runtime
@@ -177,3 +177,16 @@ def test_a_gs_model_costs_one_copy_on_disk_and_none_in_the_heap(
     (line,) = [e for e in load_lines(capsys) if e["message"] == "model loaded"]
     assert line["downloaded"] is False
     assert line["footprint"]["shared_bytes"] == model.weight_cache.bytes + path.stat().st_size
+
+
+def test_a_repository_is_refused_until_its_routes_exist(models, tmp_path):
+    runtime = Runtime(
+        Settings(model_path=str(models / "int8.tflite"), model_repository=str(tmp_path))
+    )
+    with pytest.raises(ServingError) as err:
+        runtime.load()
+    assert str(err.value) == (
+        f"MODEL_REPOSITORY={str(tmp_path)!r} is not served over HTTP yet (docs/repository.md); "
+        "use the Python API (serving.repository), or MODEL_PATH for one model"
+    )
+    assert runtime.state()[0] == ModelState.FAILED

@@ -195,3 +195,70 @@ def test_bad_picture_settings_name_the_variable(name, value, message):
     with pytest.raises(ConfigError) as raised:
         Settings.from_env({name: value})
     assert str(raised.value) == message
+
+
+def test_repository_settings(monkeypatch):
+    for name in ("MODEL_PATH", "MODEL_REPOSITORY", "MODEL_REPOSITORY_POLL_SECONDS"):
+        monkeypatch.delenv(name, raising=False)
+    single = Settings.from_env()
+    assert (single.model_repository, single.repository_poll) == (None, 0.0)
+    assert single.model_path == str(BUNDLED_MODEL)  # single-model mode stays the default
+    monkeypatch.setenv("MODEL_REPOSITORY", "gs://bucket/models")
+    monkeypatch.setenv("MODEL_REPOSITORY_POLL_SECONDS", "30")
+    settings = Settings.from_env()
+    assert (settings.model_repository, settings.repository_poll) == ("gs://bucket/models", 30.0)
+    monkeypatch.setenv("MODEL_REPOSITORY_POLL_SECONDS", "0")
+    assert Settings.from_env().repository_poll == 0.0
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("soon", "MODEL_REPOSITORY_POLL_SECONDS='soon' is not a number"),
+        (
+            "-1",
+            "MODEL_REPOSITORY_POLL_SECONDS='-1' must be 0 (off) or a positive number of seconds",
+        ),
+        (
+            "inf",
+            "MODEL_REPOSITORY_POLL_SECONDS='inf' must be 0 (off) or a positive number of seconds",
+        ),
+    ],
+)
+def test_bad_poll_interval(monkeypatch, value, message):
+    monkeypatch.setenv("MODEL_REPOSITORY", "repo")
+    monkeypatch.setenv("MODEL_REPOSITORY_POLL_SECONDS", value)
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env()
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("MODEL_PATH", "model.tflite"),
+        ("MODEL_NAME", "digits"),
+        ("MODEL_VERSION", "2"),
+        ("LABELS_PATH", "labels.txt"),
+        ("IMAGE_MEAN", "127.5"),
+        ("IMAGE_STD", "2"),
+    ],
+)
+def test_a_repository_excludes_the_single_model_settings(monkeypatch, name, value):
+    for other in (
+        "MODEL_PATH",
+        "MODEL_NAME",
+        "MODEL_VERSION",
+        "LABELS_PATH",
+        "IMAGE_MEAN",
+        "IMAGE_STD",
+    ):
+        monkeypatch.delenv(other, raising=False)
+    monkeypatch.setenv("MODEL_REPOSITORY", "gs://bucket/models")
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env()
+    assert str(caught.value) == (
+        f"MODEL_REPOSITORY='gs://bucket/models' and {name}={value!r} are both set: {name} is "
+        "for single-model mode; set one or the other"
+    )

@@ -178,3 +178,21 @@ def test_a_full_temp_dir_means_private_packing_not_an_abort(mlp, mounted, expect
     assert "the packed weights need about" in model.weight_cache.reason
     assert not list(cache.glob("*.xnnpack"))
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_discard_deletes_the_file_unless_it_is_busy(tmp_path):
+    from serving.filelock import locked
+    from serving.model.weight_cache import discard
+
+    path = tmp_path / "weights.xnnpack"
+    manifest = tmp_path / "weights.xnnpack.json"
+    path.write_bytes(b"packed")
+    manifest.write_text("{}")
+    with locked(tmp_path / "weights.xnnpack.lock", exclusive=False, timeout=1):  # mapping now
+        assert discard(path) is False
+    assert path.exists()
+    assert manifest.exists()
+    assert discard(path) is True
+    assert not path.exists()
+    assert not manifest.exists()
+    assert discard(path) is True  # already gone: nothing to do
