@@ -215,6 +215,8 @@ def _check_output(output: str) -> None:
     """Refuse an output that is a file or already holds results (they would mix)."""
     if not _is_gs(output) and os.path.isfile(output):
         raise Refused(f"--output {output}: is a file, not a folder")
+    if _is_gs(output):
+        _check_bucket(output)
     earlier = [
         path
         for name in (pipeline.PREDICTIONS, pipeline.ERRORS)
@@ -225,6 +227,20 @@ def _check_output(output: str) -> None:
             f"--output {output}: already holds results ({earlier[0]}): "
             "give an empty folder or remove them"
         )
+
+
+def _check_bucket(output: str) -> None:
+    """Refuse a gs:// output whose bucket does not exist (Beam would fail at the very end)."""
+    from apache_beam.io.gcp import gcsio
+    from google.api_core import exceptions
+
+    bucket, _ = gcsio.parse_gcs_path(output, object_optional=True)
+    try:
+        found = gcsio.GcsIO().get_bucket(bucket)
+    except exceptions.GoogleAPICallError as e:
+        raise Refused(f"--output {output}: bucket {bucket!r} cannot be read: {e.message}") from e
+    if found is None:
+        raise Refused(f"--output {output}: bucket {bucket!r} does not exist")
 
 
 def _matched_quietly(pattern: str) -> list[str]:

@@ -82,6 +82,25 @@ def run_in_process(capsys: pytest.CaptureFixture[str], *args: str, output: Path 
     return Run(code, captured.out, captured.err, output)
 
 
+def scored(
+    capsys: pytest.CaptureFixture[str], model: Path, pattern: str | Path, out: Path, *extra: str
+):
+    """``batch.cli.main`` on ``model``, ``pattern`` and ``out``: the run, which must succeed."""
+    run = run_in_process(
+        capsys,
+        "--model",
+        str(model),
+        "--input",
+        str(pattern),
+        "--output",
+        str(out),
+        *extra,
+        output=out,
+    )
+    assert run.code == 0, run.stderr
+    return run
+
+
 def write_jsonl(path: Path, lines: list[Any | bytes]) -> Path:
     """One JSON value per line (bytes are written as given, for malformed lines)."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import requests
 
-from tests.batch.conftest import SKIP_WITHOUT_BEAM, by_instance, run_in_process, write_jsonl
+from tests.batch.conftest import SKIP_WITHOUT_BEAM, by_instance, scored, write_jsonl
 from tests.conftest import BUNDLED_MODEL, REPO
 from tests.reference import reference_predict
 from tests.server import running_server
@@ -34,20 +34,7 @@ def function_answers(model: Path, verb: str, bodies: list[dict[str, Any]]) -> li
 
 def score(capsys, tmp_path: Path, model: Path, lines: list[Any], *extra: str):
     jsonl = write_jsonl(tmp_path / "in" / "rows.jsonl", lines)
-    out = tmp_path / "out"
-    run = run_in_process(
-        capsys,
-        "--model",
-        str(model),
-        "--input",
-        str(jsonl),
-        "--output",
-        str(out),
-        *extra,
-        output=out,
-    )
-    assert run.code == 0, run.stderr
-    return run
+    return scored(capsys, model, jsonl, tmp_path / "out", *extra)
 
 
 @pytest.mark.parametrize("name", ["float32", "int8", "fixed_batch"])
