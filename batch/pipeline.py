@@ -55,7 +55,10 @@ class TFLiteModelHandler(ModelHandler[Element, Outcome, Scorer]):
     applied); RunInference keeps one per worker process, shared by its threads."""
 
     def __init__(self, settings: Settings, kind: InputKind, signature: str | None) -> None:
-        super().__init__(min_batch_size=1, max_batch_size=settings.max_batch_size)
+        # Batches of a full invoke (MAX_BATCH_SIZE) for each interpreter of the pool, which
+        # the scorer runs at once; a bundle's last batch may be smaller.
+        size = settings.max_batch_size * settings.pool_size
+        super().__init__(min_batch_size=size, max_batch_size=size)
         self._settings = settings
         self._kind = kind
         self._signature = signature
@@ -64,7 +67,11 @@ class TFLiteModelHandler(ModelHandler[Element, Outcome, Scorer]):
         storage.connect_emulator_anonymously()
         model = Runtime(self._settings).load().model
         return Scorer(
-            model, self._kind, self._signature, max_image_pixels=self._settings.max_image_pixels
+            model,
+            self._kind,
+            self._signature,
+            max_image_pixels=self._settings.max_image_pixels,
+            workers=self._settings.pool_size,
         )
 
     def run_inference(
@@ -114,6 +121,8 @@ def build(pipeline: beam.Pipeline, job: Job) -> None:
         elements = (
             pipeline
             | "MatchPictures" >> fileio.MatchFiles(job.input)
+            # One element per file, spread over the workers (a match is a single bundle).
+            | "Spread" >> beam.Reshuffle()
             | "OpenPictures" >> fileio.ReadMatches()
             | "ReadPictures" >> beam.Map(_read_picture)
         )

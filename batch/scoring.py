@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -74,8 +75,11 @@ class Scorer:
         *,
         max_image_pixels: int = images.DEFAULT_MAX_PIXELS,
         top_k: int = classify.DEFAULT_TOP_K,
+        workers: int = 1,
     ) -> None:
         self.model = model
+        self.workers = workers
+        self._executor: ThreadPoolExecutor | None = None
         self.kind = kind
         self.signature: Signature = model.signature(signature)
         self.max_image_pixels = max_image_pixels
@@ -83,7 +87,21 @@ class Scorer:
         self._labelled = _labelled_output(model, self.signature)
 
     def score(self, batch: Sequence[Element]) -> list[Outcome]:
-        """One outcome per element, in the batch's order."""
+        """One outcome per element, in the batch's order.
+
+        With ``workers`` > 1 the batch is cut into that many slices scored at once on
+        threads: each slice borrows its own interpreter from the model's pool (invoke and
+        picture decoding release the GIL), so one worker process uses the machine's cores.
+        """
+        if self.workers < 2 or len(batch) < 2:
+            return self._score(batch)
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="batch-score")
+        step = -(-len(batch) // self.workers)
+        slices = [batch[start : start + step] for start in range(0, len(batch), step)]
+        return [outcome for part in self._executor.map(self._score, slices) for outcome in part]
+
+    def _score(self, batch: Sequence[Element]) -> list[Outcome]:
         outcomes: list[Outcome | None] = [None] * len(batch)
         groups: dict[tuple[Any, ...], list[_Decoded]] = {}
         for index, element in enumerate(batch):
