@@ -15,7 +15,8 @@ to exit; each size runs ``--repeats`` times and the median counts.
   20 pictures' share of the steady time.
 
 Writes ``build/bench/batch/results.json`` and prints the figures with the load average
-before and after (the machine may be shared).
+before and after and the cores other processes used during the 1,000-picture runs (from
+``/proc/stat``): on a shared machine they take cores the share counts on.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -47,29 +49,46 @@ def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def timed_run(model: Path, pattern: str, out: Path) -> tuple[float, float]:
-    """Wall and CPU seconds of ``python -m batch`` from start to exit (it must succeed)."""
+def _busy_seconds() -> float:
+    """CPU seconds every process of the machine has used since boot (``/proc/stat``)."""
+    with open("/proc/stat") as stat:
+        fields = [int(v) for v in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run: wall seconds, its CPU seconds, and the cores other processes used meanwhile."""
+
+    seconds: float
+    cpu: float
+    others: float
+
+
+def timed_run(model: Path, pattern: str, out: Path) -> Run:
+    """One ``python -m batch`` from start to exit (it must succeed)."""
     command = [sys.executable, "-m", "batch", "--model", str(model), "--input", pattern]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before, busy = resource.getrusage(resource.RUSAGE_CHILDREN), _busy_seconds()
     started = time.perf_counter()
     result = subprocess.run(
         [*command, "--output", str(out)], cwd=REPO, capture_output=True, text=True, timeout=900
     )
     seconds = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    after, busy = resource.getrusage(resource.RUSAGE_CHILDREN), _busy_seconds() - busy
     if result.returncode != 0:
         sys.exit(f"python -m batch failed:\n{result.stderr[-3000:]}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return seconds, cpu
+    return Run(seconds, cpu, max(0.0, busy - cpu) / seconds)
 
 
-def median_run(model: Path, pattern: str, work: Path, repeats: int) -> tuple[float, float]:
-    """Median wall and CPU seconds of ``repeats`` runs, each into a new output folder."""
+def median_run(model: Path, pattern: str, work: Path, repeats: int) -> Run:
+    """The median of ``repeats`` runs (each field), each into a new output folder."""
     runs = []
     for _ in range(repeats):
         out = Path(tempfile.mkdtemp(prefix="out-", dir=work))
         runs.append(timed_run(model, pattern, out))
-    return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+    return Run(*(statistics.median(getattr(r, f) for r in runs) for f in Run.__dataclass_fields__))
 
 
 def rows(work: Path, repeats: int) -> dict:
@@ -81,7 +100,7 @@ def rows(work: Path, repeats: int) -> dict:
         with path.open("w") as f:
             for row in rng.random((count, 8, 8, 1)).round(4):
                 f.write(json.dumps(row.tolist()) + "\n")
-        seconds[count], _ = median_run(BUNDLED, str(path), work, repeats)
+        seconds[count] = median_run(BUNDLED, str(path), work, repeats).seconds
     small, large = ROWS
     per_row_ms = (seconds[large] - seconds[small]) * 1000 / (large - small)
     return {
@@ -124,14 +143,15 @@ def pictures(work: Path, repeats: int, invokes: int) -> dict:
     from bench.images import jpeg
 
     model = build_mobilenet()
-    seconds, cpu = {}, {}
+    seconds, cpu, others = {}, {}, {}
     for count in PICTURES:
         folder = work / f"pictures-{count}"
         folder.mkdir()
         picture = jpeg(224)
         for i in range(count):
             (folder / f"{i:05d}.jpg").write_bytes(picture)
-        seconds[count], cpu[count] = median_run(model, str(folder / "*.jpg"), work, repeats)
+        run = median_run(model, str(folder / "*.jpg"), work, repeats)
+        seconds[count], cpu[count], others[count] = run.seconds, run.cpu, run.others
     small, large = PICTURES
     per_second = (large - small) / (seconds[large] - seconds[small])
     # CPU time the pipeline spends on one more picture: with every core free to it, the
@@ -150,6 +170,11 @@ def pictures(work: Path, repeats: int, invokes: int) -> dict:
         "share": round(share, 3),
         "cpu_ms_per_picture": round(cpu_ms, 2),
         "share_bound_from_cpu": round(bare_ms / cpu_ms, 3),
+        "other_processes_cores": round(others[large], 2),
+        # The same share against the cores the other processes left (a derived figure).
+        "share_of_free_cores": round(
+            per_second / (max(cores - others[large], 0.1) * 1000 / bare_ms), 3
+        ),
         "startup_seconds": round(seconds[small] - small / per_second, 2),
         "target_share": SHARE_TARGET,
         "met": share >= SHARE_TARGET,
@@ -192,7 +217,9 @@ def report(results: dict) -> str:
             f"invoke {p['invoke_ms']} ms x {p['cores']} cores = {p['capacity_per_second']}/s; "
             f"share {p['share']:.0%} (target >= {p['target_share']:.0%}: {verdict[p['met']]}); "
             f"start-up {p['startup_seconds']} s; CPU {p['cpu_ms_per_picture']} ms per picture "
-            f"(invoke / CPU = {p['share_bound_from_cpu']:.0%})",
+            f"(invoke / CPU = {p['share_bound_from_cpu']:.0%}); other processes used "
+            f"{p['other_processes_cores']} cores during the 1000-picture runs (share of the "
+            f"cores left: {p['share_of_free_cores']:.0%})",
         ]
     )
 
