@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from tests.batch.conftest import SKIP_WITHOUT_BEAM, scored
+from tests.conftest import BUNDLED_MODEL, REPO
 from tests.reference import reference_predict
 from tests.server import running_server
 
@@ -96,3 +97,20 @@ def test_normalisation_override_applies_as_for_the_function(
     (expected,) = reference_predict(model, {"image": x}).values()
     np.testing.assert_allclose(line["prediction"], expected[0], rtol=0, atol=1e-5)
     assert json.dumps(line["instance"]) == json.dumps({"uri": uri})
+
+
+def test_the_readme_example_labels_the_shipped_digits(tmp_path, capsys):
+    """README and docs/batch.md: ``--model model/quantized_model.tflite --input
+    'model/examples/*.png'`` labels each digit picture with its own digit."""
+    for doc in ("README.md", "docs/batch.md"):
+        text = " ".join((REPO / doc).read_text().replace("\\\n", " ").split())
+        assert (
+            "python -m batch --model model/quantized_model.tflite --input 'model/examples/*.png' "
+            "--output build/digits" in text
+        ), doc
+    run = scored(capsys, BUNDLED_MODEL, REPO / "model" / "examples" / "*.png", tmp_path / "out")
+    lines = run.lines("predictions")
+    assert len(lines) == len(list((REPO / "model" / "examples").glob("*.png"))) >= 2
+    for line in lines:
+        assert line["labels"][0][0] == Path(line["instance"]["uri"]).stem
+    assert run.lines("errors") == []
