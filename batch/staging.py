@@ -9,6 +9,7 @@ root), and nothing else of the checkout (tests, bench, the converter) is shipped
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import tempfile
 from pathlib import Path
@@ -32,7 +33,10 @@ setuptools.setup(
 
 def write_setup(into: Path | None = None) -> Path:
     """A ``setup.py`` (in ``into``, else a new temporary folder) packaging the code only."""
-    root = Path(into) if into is not None else Path(tempfile.mkdtemp(prefix="batch-staging-"))
+    if into is None:
+        into = tempfile.mkdtemp(prefix="batch-staging-")
+        atexit.register(shutil.rmtree, into, ignore_errors=True)  # staged by then
+    root = Path(into)
     for package in PACKAGES:
         shutil.copytree(
             REPO / package,

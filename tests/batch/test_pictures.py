@@ -114,3 +114,21 @@ def test_the_readme_example_labels_the_shipped_digits(tmp_path, capsys):
     for line in lines:
         assert line["labels"][0][0] == Path(line["instance"]["uri"]).stem
     assert run.lines("errors") == []
+
+
+def test_labels_path_and_the_picture_size_limit_apply_as_for_the_function(
+    picture_models, tmp_path, capsys, monkeypatch
+):
+    pictures = write_pictures(tmp_path / "in", count=1)  # 12x12, 40x40, 20x20, 7x7 pixels
+    labels = tmp_path / "labels.txt"
+    labels.write_text("north\neast\nsouth\nwest\n")
+    monkeypatch.setenv("LABELS_PATH", str(labels))
+    monkeypatch.setenv("MAX_IMAGE_PIXELS", str(30 * 30))
+    run = scored(capsys, picture_models / "int8.tflite", tmp_path / "in" / "*", tmp_path / "out")
+    lines = {line["instance"]["uri"]: line for line in run.lines("predictions")}
+    assert sorted(lines) == sorted(uri for uri in pictures if not uri.endswith(".jpg"))
+    for line in lines.values():
+        assert {label for label, _ in line["labels"]} == {"north", "east", "south", "west"}
+    (error,) = run.lines("errors")
+    assert error["instance"]["uri"].endswith(".jpg")
+    assert "picture of 40x40 = 1600 pixels is over the limit of 900 pixels" in error["error"]
