@@ -35,11 +35,14 @@ from apache_beam.options.pipeline_options import (
     TestOptions,
     WorkerOptions,
 )
+from apache_beam.options.pipeline_options_validator import PipelineOptionsValidator
+from apache_beam.runners import create_runner
 
 from batch import pipeline, progress, staging, storage
 from batch.pipeline import Job
 from batch.scoring import InputKind, Scorer, picture_format
 from serving.errors import ServingError
+from serving.model import Model
 from serving.runtime import Runtime
 from serving.settings import Settings
 from serving.storage.gcs_uri import GS_SCHEME, URI_SCHEME
@@ -117,37 +120,47 @@ def prepare(argv: Sequence[str] | None = None) -> Job:
         # The machine's cores (INTERPRETER_POOL_SIZE: usable CPUs), as threads of this
         # process sharing one model: its interpreter pool runs them in parallel.
         direct = options.view_as(DirectOptions)
-        given = beam_args_names(beam_args)
+        given = _given(beam_args)
         if "direct_num_workers" not in given:
             direct.direct_num_workers = settings.pool_size
         if "direct_running_mode" not in given:
             direct.direct_running_mode = "multi_threading"
 
+    # Beam's own checks of its options (what beam.Pipeline would raise), as a refusal.
+    errors = PipelineOptionsValidator(options, create_runner(runner.value)).validate()
+    if errors:
+        raise Refused(" ".join(errors[0].split()))
     try:
         model = Runtime(settings).load().model
     except ServingError as e:
         raise Refused(f"--model {args.model}: {e}") from e
     try:
         kind = _input_kind(args.input)
-        scorer = Scorer(model, kind, args.signature)
-    except ServingError as e:
-        raise Refused(str(e)) from e
+        _check_signature(model, kind, args.signature, args.input)
     finally:
         model.close()
-    if kind is InputKind.PICTURES:
-        spec = scorer.signature.inputs
-        if len(spec) != 1 or model.picture_input(scorer.signature, spec[0]) is None:
-            listed = ", ".join(f"{s.name} {list(s.shape)}" for s in spec)
-            raise Refused(
-                f"--input {args.input} matches pictures, but signature "
-                f"{scorer.signature.key!r} takes {listed}, not one picture input shaped "
-                "[batch, height, width, 1|3]"
-            )
     _check_output(args.output)
     return pipeline.Job(settings, kind, args.input, args.output, args.signature, options)
 
 
-def beam_args_names(beam_args: Sequence[str]) -> set[str]:
+def _check_signature(model: Model, kind: InputKind, signature: str | None, pattern: str) -> None:
+    """The signature exists, and takes one picture input when the input is pictures."""
+    try:
+        chosen = Scorer(model, kind, signature).signature
+    except ServingError as e:
+        raise Refused(str(e)) from e
+    specs = chosen.inputs
+    if kind is InputKind.PICTURES and (
+        len(specs) != 1 or model.picture_input(chosen, specs[0]) is None
+    ):
+        listed = ", ".join(f"{s.name} {list(s.shape)}" for s in specs)
+        raise Refused(
+            f"--input {pattern} matches pictures, but signature {chosen.key!r} takes "
+            f"{listed}, not one picture input shaped [batch, height, width, 1|3]"
+        )
+
+
+def _given(beam_args: Sequence[str]) -> set[str]:
     """The option names given among ``beam_args`` (``--name`` or ``--name=value``)."""
     return {a[2:].split("=", 1)[0] for a in beam_args if a.startswith("--")}
 

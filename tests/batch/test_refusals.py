@@ -128,6 +128,20 @@ def test_dataflow_without_project(capsys, tmp_path, rows):
     assert message == "DataflowRunner needs --project, --region, --temp_location"
 
 
+def test_dataflow_options_beam_refuses(capsys, tmp_path, rows):
+    gs = {
+        "--model": "gs://m-bucket/a.tflite",
+        "--input": "gs://i-bucket/*",
+        "--output": "gs://o-bucket/x",
+    }
+    dataflow = ("--runner", "DataflowRunner", "--project", "My Project", "--region", "europe-west1")
+    # --dry_run: Beam's validator then skips its bucket checks, which would call Cloud Storage.
+    args = (*common(tmp_path, rows, **gs), *dataflow, "--temp_location", "gs://t-bucket/tmp")
+    args = (*args, "--dry_run=True")
+    message = refused(capsys, tmp_path, *args)
+    assert message.startswith("Invalid Project ID (My Project).")
+
+
 def test_the_command_exits_2_with_one_line(tmp_path, rows):
     missing = tmp_path / "none.tflite"
     run = run_cli(*common(tmp_path, rows, **{"--model": str(missing)}))
