@@ -23,8 +23,8 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler, RunInference
-from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.runners.runner import PipelineResult
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.runners.runner import PipelineResult, PipelineRunner
 
 from batch import progress, storage
 from batch.scoring import Element, InputKind, Outcome, Scorer
@@ -137,10 +137,29 @@ def build(pipeline: beam.Pipeline, job: Job) -> None:
         )
 
 
+def _runner(options: PipelineOptions) -> PipelineRunner | None:
+    """The runner for ``options``: for ``DirectRunner``, Beam's Python FnApiRunner itself.
+
+    Beam 2.77's ``DirectRunner`` first tries its Prism runner, a Go binary it downloads from
+    GitHub at run time (then falls back to the FnApiRunner when that fails, as it does
+    offline): a network call and a foreign binary on every run. This builds the FnApiRunner
+    the way ``DirectRunner`` builds it (the options handed to its workers).
+    """
+    if options.view_as(StandardOptions).runner != "DirectRunner":
+        return None  # the runner named by the options (Dataflow)
+    from apache_beam.portability.api import beam_provision_api_pb2
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+    from apache_beam.runners.portability.portable_runner import JobServiceHandle
+
+    encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+    provision = beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)
+    return fn_runner.FnApiRunner(provision_info=fn_runner.ExtendedProvisionInfo(provision))
+
+
 def run(job: Job) -> PipelineResult:
     """Run ``job`` to the end (a Dataflow dry run only builds the job) and return the result."""
     storage.connect_emulator_anonymously()
-    pipeline = beam.Pipeline(options=job.options)
+    pipeline = beam.Pipeline(runner=_runner(job.options), options=job.options)
     build(pipeline, job)
     result = pipeline.run()
     result.wait_until_finish()
