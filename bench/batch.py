@@ -3,7 +3,7 @@
 Run from the batch environment (``.venv-batch``: Beam, no TensorFlow); the MobileNetV2
 model is built by ``bench.models`` in ``MODEL_BUILDER_PYTHON`` (the dev environment).
 Every run is the real command, ``python -m batch``, in a new process, timed from start
-to exit; each size runs ``--repeats`` times and the median counts.
+to exit; each size runs ``--repeats`` times, the sizes taking turns, and the median counts.
 
 - rows: the bundled model over JSONL of 500 and 5,000 rows (8x8x1 numbers each). The
   cost of one more row is ``(t(5000) - t(500)) / 4500``: start-up (Python, Beam, the
@@ -82,25 +82,33 @@ def timed_run(model: Path, pattern: str, out: Path) -> Run:
     return Run(seconds, cpu, max(0.0, busy - cpu) / seconds)
 
 
-def median_run(model: Path, pattern: str, work: Path, repeats: int) -> Run:
-    """The median of ``repeats`` runs (each field), each into a new output folder."""
-    runs = []
+def median_runs(model: Path, patterns: dict[int, str], work: Path, repeats: int) -> dict[int, Run]:
+    """The median (each field) of ``repeats`` runs per size, the sizes taking turns so that a
+    change in the machine's load weighs on both; each run writes a new output folder."""
+    runs: dict[int, list[Run]] = {count: [] for count in patterns}
     for _ in range(repeats):
-        out = Path(tempfile.mkdtemp(prefix="out-", dir=work))
-        runs.append(timed_run(model, pattern, out))
-    return Run(*(statistics.median(getattr(r, f) for r in runs) for f in Run.__dataclass_fields__))
+        for count, pattern in patterns.items():
+            out = Path(tempfile.mkdtemp(prefix="out-", dir=work))
+            runs[count].append(timed_run(model, pattern, out))
+    return {
+        count: Run(
+            *(statistics.median(getattr(r, f) for r in found) for f in Run.__dataclass_fields__)
+        )
+        for count, found in runs.items()
+    }
 
 
 def rows(work: Path, repeats: int) -> dict:
     """The bundled model over JSONL rows: the cost of one more row."""
     rng = np.random.default_rng(0)
-    seconds = {}
+    patterns = {}
     for count in ROWS:
         path = work / f"rows-{count}.jsonl"
         with path.open("w") as f:
             for row in rng.random((count, 8, 8, 1)).round(4):
                 f.write(json.dumps(row.tolist()) + "\n")
-        seconds[count] = median_run(BUNDLED, str(path), work, repeats).seconds
+        patterns[count] = str(path)
+    seconds = {k: run.seconds for k, run in median_runs(BUNDLED, patterns, work, repeats).items()}
     small, large = ROWS
     per_row_ms = (seconds[large] - seconds[small]) * 1000 / (large - small)
     return {
@@ -143,15 +151,18 @@ def pictures(work: Path, repeats: int, invokes: int) -> dict:
     from bench.images import jpeg
 
     model = build_mobilenet()
-    seconds, cpu, others = {}, {}, {}
+    patterns = {}
+    picture = jpeg(224)
     for count in PICTURES:
         folder = work / f"pictures-{count}"
         folder.mkdir()
-        picture = jpeg(224)
         for i in range(count):
             (folder / f"{i:05d}.jpg").write_bytes(picture)
-        run = median_run(model, str(folder / "*.jpg"), work, repeats)
-        seconds[count], cpu[count], others[count] = run.seconds, run.cpu, run.others
+        patterns[count] = str(folder / "*.jpg")
+    runs = median_runs(model, patterns, work, repeats)
+    seconds = {k: run.seconds for k, run in runs.items()}
+    cpu = {k: run.cpu for k, run in runs.items()}
+    others = {k: run.others for k, run in runs.items()}
     small, large = PICTURES
     per_second = (large - small) / (seconds[large] - seconds[small])
     # CPU time the pipeline spends on one more picture: with every core free to it, the
@@ -226,7 +237,7 @@ def report(results: dict) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.batch", description=__doc__)
-    parser.add_argument("--repeats", type=int, default=3, help="runs per size (median)")
+    parser.add_argument("--repeats", type=int, default=5, help="runs per size (median)")
     parser.add_argument("--out", type=Path, default=OUT)
     options = parser.parse_args(argv)
     results: dict = {"machine": machine(), "load_before": _load()}
