@@ -7,6 +7,7 @@ PIP_FLAGS ?= --quiet --disable-pip-version-check
 RUNTIME := .venv-runtime
 DEV := .venv
 LEGACY := .venv-legacy
+BATCH := .venv-batch
 
 # The Pythons Cloud Run functions deploy to (python312, python313): by default the newest
 # pyenv-installed patch release of each, else python3.12 / python3.13 on PATH. Override with
@@ -17,7 +18,7 @@ find_python = $(or $(shell ls -d $(PYENV_ROOT)/versions/$(1).*/bin/python$(1) 2>
 PYTHON312 ?= $(call find_python,3.12)
 PYTHON313 ?= $(call find_python,3.13)
 
-.PHONY: serve test lint pytest pytest-legacy pytest-py312 pytest-py313 model examples bench bench-quick bench-weights clean
+.PHONY: serve test envs lint pytest pytest-legacy pytest-py312 pytest-py313 pytest-batch model examples bench bench-quick bench-weights bench-batch clean
 
 # The deployed dependencies only (requirements.txt): what `serve` runs on.
 $(RUNTIME)/.installed: requirements.txt
@@ -56,6 +57,14 @@ $(LEGACY)/.installed: requirements-legacy.txt requirements-test.txt
 	.venv-py$*/bin/pip install $(PIP_FLAGS) -r requirements.txt -r requirements-test.txt
 	touch $@
 
+# `python -m batch` on Apache Beam: batch/requirements.txt (Beam pins pillow<13, protobuf<7)
+# plus the tests' needs. No TensorFlow: fixture models are built by the dev environment.
+$(BATCH)/.installed: batch/requirements.txt batch/requirements-worker.txt requirements-test.txt
+	$(PYTHON) -m venv $(BATCH)
+	$(BATCH)/bin/pip install $(PIP_FLAGS) --upgrade pip
+	$(BATCH)/bin/pip install $(PIP_FLAGS) -r batch/requirements.txt -r requirements-test.txt
+	touch $@
+
 # functions-framework's gunicorn logs only errors, so the address is said here, before the server starts.
 serve: $(RUNTIME)/.installed
 	@echo "make serve: serving on http://127.0.0.1:$(PORT) (try: curl http://127.0.0.1:$(PORT)/v2/health/ready)"
@@ -78,7 +87,21 @@ pytest-legacy: $(LEGACY)/.installed $(DEV)/.installed
 pytest-py312 pytest-py313: pytest-py%: .venv-py%/.installed $(DEV)/.installed
 	MODEL_BUILDER_PYTHON=$(DEV)/bin/python .venv-py$*/bin/python -m pytest tests/serving tests/test_main.py
 
-test: lint pytest pytest-legacy pytest-py312 pytest-py313
+# The batch tests in the batch environment; models are built by the dev environment's TensorFlow.
+# The main.py import check runs here too: this is the environment that has Beam to leak.
+pytest-batch: $(BATCH)/.installed $(DEV)/.installed
+	MODEL_BUILDER_PYTHON=$(DEV)/bin/python $(BATCH)/bin/python -m pytest tests/batch \
+		tests/test_main.py::test_importing_main_loads_nothing_heavy
+
+# Every environment, built in parallel (each pip's output is kept whole by --output-sync);
+# then the test runs, one after another, so their output reads in order.
+ENVS := $(DEV)/.installed $(LEGACY)/.installed .venv-py312/.installed .venv-py313/.installed \
+	$(BATCH)/.installed
+envs:
+	$(MAKE) -j $(words $(ENVS)) --output-sync=target $(ENVS)
+
+test: envs
+	$(MAKE) lint pytest pytest-legacy pytest-py312 pytest-py313 pytest-batch
 
 # Rebuild model/quantized_model.tflite: train the digits CNN (fixed seed), quantize via the CLI.
 model: $(DEV)/.installed
@@ -97,9 +120,13 @@ bench: $(DEV)/.installed $(RUNTIME)/.installed
 bench-weights: $(DEV)/.installed $(RUNTIME)/.installed
 	$(DEV)/bin/python -m bench.weights $(if $(BEFORE),--before $(BEFORE))
 
+# Batch prediction figures (docs/batch.md): per-row cost and pictures vs. bare invoke.
+bench-batch: $(BATCH)/.installed $(DEV)/.installed
+	MODEL_BUILDER_PYTHON=$(DEV)/bin/python $(BATCH)/bin/python -m bench.batch
+
 # Every measurement, fewer repeats, small models; writes build/bench/quick/ only.
 bench-quick: $(DEV)/.installed $(RUNTIME)/.installed
 	$(DEV)/bin/python -m bench --quick
 
 clean:
-	rm -rf $(RUNTIME) $(DEV) $(LEGACY) .venv-py312 .venv-py313 .pytest_cache .ruff_cache build
+	rm -rf $(RUNTIME) $(DEV) $(LEGACY) $(BATCH) .venv-py312 .venv-py313 .pytest_cache .ruff_cache build

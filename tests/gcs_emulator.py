@@ -10,6 +10,8 @@ Registered for the whole suite by ``pytest_plugins = ["tests.gcs_emulator"]`` in
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import subprocess
 import sys
 import tempfile
@@ -146,3 +148,26 @@ def stopped_storage_emulator(
 def storage_emulator(stopped_storage_emulator: StorageEmulator) -> StorageEmulator:
     """A started emulator on a free port, with ``STORAGE_EMULATOR_HOST`` pointing at it."""
     return stopped_storage_emulator.start()
+
+
+@pytest.fixture
+def metadata_trap() -> Iterator[socket.socket]:
+    """A loopback listener standing in for the GCE metadata server; nothing accepts.
+
+    Point google-auth at it (GCE_METADATA_HOST/IP) so that a call meant for the metadata
+    server lands here, on loopback, where it can be counted.
+    """
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        listener.setblocking(False)
+        yield listener
+
+
+def connections_to(listener: socket.socket) -> int:
+    count = 0
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            listener.accept()[0].close()
+            count += 1
+    return count

@@ -26,7 +26,7 @@ def test_importing_main_loads_nothing_heavy():
     code = (
         "import sys, main\n"
         "heavy = [m for m in ('tensorflow', 'google.cloud.storage', 'ai_edge_litert',"
-        " 'tflite_runtime', 'keras', 'PIL', 'ml_dtypes')"
+        " 'tflite_runtime', 'keras', 'PIL', 'ml_dtypes', 'apache_beam', 'batch')"
         " if m in sys.modules]\n"
         "print(heavy)\n"
     )

@@ -98,12 +98,21 @@ def best(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 def encode_classify(scores: np.ndarray, labels: Sequence[str] | None, k: int) -> bytes:
     """``{"results": [[[label, score], ...], ...]}``, one list per example."""
+    found, finite = results(scores, labels, k)
+    return jsonio.dumps({"results": found}, finite=finite)
+
+
+def results(
+    scores: np.ndarray, labels: Sequence[str] | None, k: int
+) -> tuple[list[list[list[Any]]], bool]:
+    """One ``[[label, score], ...]`` list per row (top ``k``), and whether every score is
+    finite (for :func:`jsonio.dumps`)."""
     order, values = best(scores, k)
-    results = [
-        [[_label(labels, i) or "", float(v)] for i, v in zip(row, row_values, strict=True)]
+    found = [
+        [[_label(labels, int(i)) or "", float(v)] for i, v in zip(row, row_values, strict=True)]
         for row, row_values in zip(order, values, strict=True)
     ]
-    return jsonio.dumps({"results": results}, finite=jsonio.all_finite([values]))
+    return found, jsonio.all_finite([values])
 
 
 def classification_tensor(scores: np.ndarray, labels: Sequence[str] | None, k: int) -> np.ndarray:

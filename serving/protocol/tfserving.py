@@ -186,20 +186,24 @@ def encode_predict(response: InferResponse, layout: Layout) -> bytes:
     """The predict answer for ``response`` in the request's layout."""
     outputs = {t.name: np.ascontiguousarray(t.data) for t in response.outputs}
     finite = jsonio.all_finite(list(outputs.values()))
-    single = len(outputs) == 1
     if layout is Layout.COLUMNAR:
-        value: Any = next(iter(outputs.values())) if single else outputs
+        value: Any = next(iter(outputs.values())) if len(outputs) == 1 else outputs
         return jsonio.dumps({"outputs": value}, finite=finite)
-    if single:
-        return jsonio.dumps({"predictions": next(iter(outputs.values()))}, finite=finite)
+    return jsonio.dumps({"predictions": predictions(outputs)}, finite=finite)
+
+
+def predictions(outputs: dict[str, np.ndarray]) -> np.ndarray | list[dict[str, np.ndarray]]:
+    """Row format's ``predictions``, indexable by instance: the only output's array, or one
+    ``{output name: value}`` per instance; 400 when the outputs share no batch dimension."""
+    if len(outputs) == 1:
+        return next(iter(outputs.values()))
     sizes = {value.shape[0] if value.ndim else None for value in outputs.values()}
     if len(sizes) != 1 or None in sizes:
         raise BadRequest(
             "the model's outputs do not share a batch dimension, so they cannot be returned "
             "per instance: send the columnar format ('inputs') instead"
         )
-    rows = [{name: value[i] for name, value in outputs.items()} for i in range(sizes.pop())]
-    return jsonio.dumps({"predictions": rows}, finite=finite)
+    return [{name: value[i] for name, value in outputs.items()} for i in range(sizes.pop())]
 
 
 def status_body(version: str, state: str, error: ServingError | None) -> dict[str, Any]:

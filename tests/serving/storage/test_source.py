@@ -6,7 +6,6 @@ cache hit is proven by the absence of a download request, not by our own flag al
 
 from __future__ import annotations
 
-import contextlib
 import http.server
 import json
 import os
@@ -25,7 +24,7 @@ from serving.errors import ModelLoadError
 from serving.storage.source import FetchedModel, cache_path, fetch, fetch_model, parse_gs_uri
 from tests.concurrency import at_once
 from tests.conftest import REPO
-from tests.gcs_emulator import StorageEmulator
+from tests.gcs_emulator import StorageEmulator, connections_to
 from tests.server import free_port
 
 BUCKET = "models"
@@ -73,29 +72,6 @@ def test_empty_model_path(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="model path is empty") as err:
         fetch_model("", cache_dir=tmp_path, timeout=1)
     assert err.value.reason == "invalid"
-
-
-@pytest.fixture
-def metadata_trap() -> Iterator[socket.socket]:
-    """A loopback listener standing in for the GCE metadata server; nothing accepts.
-
-    Point google-auth at it (GCE_METADATA_HOST/IP) so that a call meant for the metadata
-    server lands here, on loopback, where it can be counted.
-    """
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(16)
-        listener.setblocking(False)
-        yield listener
-
-
-def connections_to(listener: socket.socket) -> int:
-    count = 0
-    with contextlib.suppress(BlockingIOError):
-        while True:
-            listener.accept()[0].close()
-            count += 1
-    return count
 
 
 def run_fresh_python(
