@@ -144,3 +144,25 @@ def test_bundled_model_labels_pictures_sent_as_b64_like_classify(tmp_path, capsy
         assert len(line["labels"]) == 5
     for path, row in zip(examples, rows, strict=False):
         assert got[json.dumps(row, sort_keys=True)]["labels"][0][0] == path.stem
+
+
+def test_a_model_the_function_serves_compiled_is_scored_on_interpreters(
+    capsys, tmp_path, engine_models
+):
+    """Over 1 MiB the function would use the compiled engine (one inference per process at
+    a time); batch scoring keeps the interpreter pool, whose threads run in parallel."""
+    model = engine_models / "mlp_int8.tflite"
+    rows = RNG.standard_normal((6, 2048)).astype(np.float32).round(3)
+    run = score(capsys, tmp_path, model, rows.tolist())
+    loads = [
+        json.loads(line)
+        for line in run.stdout.splitlines()
+        if line.startswith("{") and '"model loaded"' in line
+    ]  # the launcher's check, then the pipeline's worker
+    assert loads
+    assert {(e["engine"], e["engine_reason"]) for e in loads} == {
+        ("interpreter", "SERVING_ENGINE=interpreter")
+    }
+    want = reference_predict(model, {"features": rows})["output_0"]
+    got = np.array([line["prediction"] for line in run.lines("predictions")])
+    assert sorted(map(tuple, got.round(4))) == sorted(map(tuple, want.round(4)))
