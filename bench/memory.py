@@ -9,6 +9,7 @@ psutil) every ``interval`` seconds while the server starts and serves.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import psutil
 
@@ -32,14 +33,16 @@ def tree_pss(pid: int) -> int:
 
 
 class PeakSampler:
-    """Samples :func:`tree_pss` of a process tree in the background; ``peak`` is the largest.
+    """Samples a process tree's memory (``measure``, by default :func:`tree_pss`) in the
+    background; ``peak`` is the largest.
 
     Use as a context manager around the phase to watch; the process to watch may be set
     after the sampler started (``watch``), as it is spawned inside the phase.
     """
 
-    def __init__(self, interval: float = 0.05) -> None:
+    def __init__(self, interval: float = 0.05, measure: Callable[[int], int] = tree_pss) -> None:
         self.interval = interval
+        self.measure = measure  # bytes of a process tree, by its root's pid
         self.peak = 0
         self.samples = 0
         self._pid: int | None = None
@@ -53,7 +56,7 @@ class PeakSampler:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             if self._pid is not None:
-                self.peak = max(self.peak, tree_pss(self._pid))
+                self.peak = max(self.peak, self.measure(self._pid))
                 self.samples += 1
 
     def __enter__(self) -> PeakSampler:

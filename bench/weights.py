@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import shutil
@@ -31,14 +32,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import psutil
 
-from bench import deployed, latency, servers, throughput
+from bench import deployed, latency, memory, servers, throughput
 from bench.plan import Plan
 from serving.memory import anonymous_bytes
 
@@ -72,34 +72,6 @@ def unreclaimable(pid: int, temp_dir: Path) -> int:
     except psutil.NoSuchProcess:
         return 0
     return sum(anonymous_bytes(p) for p in pids) + written_bytes(temp_dir)
-
-
-class Sampler:
-    """:func:`unreclaimable` of a process tree every ``interval`` s; ``peak`` is the largest."""
-
-    def __init__(self, temp_dir: Path, interval: float = 0.02) -> None:
-        self.temp_dir = temp_dir
-        self.interval = interval
-        self.peak = 0
-        self._pid: int | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def watch(self, pid: int) -> None:
-        self._pid = pid
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            if self._pid is not None:
-                self.peak = max(self.peak, unreclaimable(self._pid, self.temp_dir))
-
-    def __enter__(self) -> Sampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
 
 
 @dataclass(frozen=True)
@@ -167,7 +139,8 @@ def measure_case(case: Case, env: dict[str, str], plan: Plan, log_dir: Path, sou
         **env,
     )  # fmt: skip
     try:
-        with Sampler(temp_dir) as sampler:
+        measure = functools.partial(unreclaimable, temp_dir=temp_dir)
+        with memory.PeakSampler(0.02, measure) as sampler:
             server = servers.start(spec, log_dir, on_spawn=sampler.watch, timeout=300)
             try:
                 _every_worker_loads(server, case.body, int(env.get("WORKERS") or 1))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from serving.memory import MIN_REQUEST_BUDGET, ModelFootprint
-from serving.settings import BUNDLED_MODEL, ConfigError, Settings
+from serving.settings import BUNDLED_MODEL, SINGLE_MODEL_ONLY, ConfigError, Settings
 
 VARIABLES = [
     "MODEL_PATH",
@@ -245,14 +245,7 @@ def test_bad_poll_interval(monkeypatch, value, message):
     ],
 )
 def test_a_repository_excludes_the_single_model_settings(monkeypatch, name, value):
-    for other in (
-        "MODEL_PATH",
-        "MODEL_NAME",
-        "MODEL_VERSION",
-        "LABELS_PATH",
-        "IMAGE_MEAN",
-        "IMAGE_STD",
-    ):
+    for other in SINGLE_MODEL_ONLY:
         monkeypatch.delenv(other, raising=False)
     monkeypatch.setenv("MODEL_REPOSITORY", "gs://bucket/models")
     monkeypatch.setenv(name, value)
