@@ -19,7 +19,6 @@ This module is the one owner of those rules:
 from __future__ import annotations
 
 import contextlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,14 +65,6 @@ def release_free_heap() -> None:
 
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).malloc_trim(0)
-
-
-def in_temp_dir(path: str | os.PathLike[str], temp_dir: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` lies under ``temp_dir`` (a file the function wrote: memory)."""
-    try:
-        return Path(path).resolve().is_relative_to(Path(temp_dir).resolve())
-    except OSError:
-        return False
 
 
 @dataclass(frozen=True)

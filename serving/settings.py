@@ -20,6 +20,9 @@ BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "model" / "quantized_mo
 # the engines: names SERVING_BACKEND and SERVING_ENGINE take.
 BACKENDS = ("litert", "tflite_runtime", "tensorflow")
 ENGINES = ("compiled", "interpreter")
+# Where packed weights go by default: the temp dir, which Cloud Run keeps in memory (counted
+# once per instance in the model's footprint); WEIGHT_CACHE_DIR moves it.
+DEFAULT_WEIGHT_CACHE_DIR = Path(tempfile.gettempdir()) / "tflite-weight-cache"
 DEFAULT_MAX_IMAGE_PIXELS = 4096 * 4096  # MAX_IMAGE_PIXELS, and the decoders' default
 # The one rule for model names and versions: they are URL path segments of every route
 # (serving/http/routes.py), and deploy.sh checks the same rule (tests/deploy).
@@ -117,7 +120,7 @@ class Settings:
     num_threads: int = 1
     backend: str | None = None
     engine: str | None = None
-    weight_cache_dir: Path = Path(tempfile.gettempdir()) / "tflite-weight-cache"
+    weight_cache_dir: Path = DEFAULT_WEIGHT_CACHE_DIR
     max_request_bytes: int = 10 * 1024 * 1024
     max_batch_size: int = 64
     gcs_timeout: float = 60.0

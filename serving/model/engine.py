@@ -33,11 +33,6 @@ class EngineKind(enum.Enum):
     COMPILED = "compiled"
     INTERPRETER = "interpreter"
 
-    @property
-    def parallel_in_process(self) -> bool:
-        """Whether several runners of one process run at once (the runtime releases the GIL)."""
-        return self is EngineKind.INTERPRETER
-
 
 class Runner(Protocol):
     """One engine instance: used by one thread at a time, borrowed from the engine's pool."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -28,7 +27,7 @@ import numpy as np
 
 from serving import memory
 from serving.errors import BadRequest, ModelLoadError
-from serving.memory import SHARED_WEIGHTS_MIN_BYTES, ModelFootprint
+from serving.memory import ModelFootprint
 from serving.model import arrays, load_errors, metadata, shapes
 from serving.model.backend import Backend, select_backend
 from serving.model.engine import Engine, EngineChoice, EngineKind, Runner, choose
@@ -46,14 +45,11 @@ from serving.model.tensors import (
     read_signatures,
     shape_text,
 )
+from serving.settings import DEFAULT_WEIGHT_CACHE_DIR
 
 if TYPE_CHECKING:
     from serving.model.compiled_engine import CompiledFactory
     from serving.model.weight_cache import CacheUse, WeightCache
-
-# Where packed weights go unless the caller says otherwise: the temp dir, which Cloud Run
-# keeps in memory (counted once per instance in the model's footprint).
-DEFAULT_WEIGHT_CACHE_DIR = Path(tempfile.gettempdir()) / "tflite-weight-cache"
 
 
 @dataclass(frozen=True)
@@ -118,7 +114,7 @@ class Model:
         ``engine`` forces ``compiled`` or ``interpreter`` (default: :func:`choose` decides);
         ``pool_size`` bounds the interpreter engine's runners (the compiled engine, which
         holds the GIL while it runs, has one per process); packed weights go to
-        ``weight_cache_dir`` (default :data:`DEFAULT_WEIGHT_CACHE_DIR`), whose locks wait at
+        ``weight_cache_dir`` (default ``settings.DEFAULT_WEIGHT_CACHE_DIR``), whose locks wait at
         most ``lock_timeout`` seconds.
 
         Raises :class:`ModelLoadError` (503) naming the file and the cause.
@@ -134,10 +130,6 @@ class Model:
             raise load_errors.explain(path, e, chosen) from e
         # The compiled engine's modules are imported only for a model it may serve.
         compiled = _Compiled(chosen, file, signatures, weight_cache_dir, lock_timeout)
-        if forced is EngineKind.COMPILED or (
-            forced is None and file.size >= SHARED_WEIGHTS_MIN_BYTES
-        ):
-            compiled.read_digest_meanwhile()  # beside the batch probe: both release the GIL
         choice = choose(
             forced,
             model_bytes=file.size,
@@ -393,6 +385,9 @@ class _Compiled:
         invokes the model once, so its verdict is kept per file version."""
         from serving.model import compiled_engine
 
+        # Asked only when the compiled engine may serve the model: its key will be needed,
+        # and the digest overlaps the probe (both release the GIL).
+        self.read_digest_meanwhile()
         found = compiled_engine.unsupported(self.signatures)
         if found is not None:
             return found

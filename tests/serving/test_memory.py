@@ -17,7 +17,6 @@ from serving.memory import (
     ModelFootprint,
     anonymous_bytes,
     estimate,
-    in_temp_dir,
     model_capacity,
     release_free_heap,
     suggested_memory,
@@ -33,11 +32,6 @@ def test_anonymous_memory_of_this_process_grows_with_what_it_allocates():
     del block
     assert anonymous_bytes(os.getpid()) > 0
     assert anonymous_bytes(2**22 + 12345) == 0  # no such process: nothing, not an error
-
-
-def test_files_in_the_temp_dir_are_memory(tmp_path):
-    assert in_temp_dir(tmp_path / "model.tflite", tmp_path)
-    assert not in_temp_dir(REPO / "model" / "quantized_model.tflite", tmp_path)
 
 
 def test_a_footprint_counts_shared_files_once_and_engines_per_worker():

@@ -283,3 +283,9 @@ def test_two_workers_cold_starting_together_pack_once(engine_models, tmp_path):
     assert mapped["engine_bytes"] < path.stat().st_size / 10
     packed = [p for p in tmp_path.iterdir() if p.suffix == ".xnnpack"]
     assert len(packed) == 1
+
+
+def test_the_engines_are_the_names_serving_engine_takes():
+    from serving.settings import ENGINES
+
+    assert tuple(kind.value for kind in EngineKind) == ENGINES
