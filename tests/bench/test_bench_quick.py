@@ -82,14 +82,14 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=280,
+        timeout=600,
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return out, result.stdout
 
 
-pytestmark = [pytest.mark.slow, pytest.mark.needs_tensorflow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.slow, pytest.mark.needs_tensorflow, pytest.mark.timeout(660)]
 
 
 def test_writes_only_its_three_files(quick_run: tuple[Path, str]) -> None:

@@ -15,7 +15,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 CASES = ("bundled", "float32_local", "float32_gcs", "int8_local", "int8_gcs")
 
-pytestmark = [pytest.mark.slow, pytest.mark.needs_tensorflow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.slow, pytest.mark.needs_tensorflow, pytest.mark.timeout(660)]
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, str
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=280,
+        timeout=600,
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
