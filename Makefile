@@ -115,7 +115,7 @@ model: $(DEV)/.installed
 examples: $(DEV)/.installed
 	$(DEV)/bin/python model/examples/make_examples.py
 
-# Side-by-side benchmark (README "Benchmarks"): writes bench/results.md, .json and .png.
+# Side-by-side benchmark (docs/benchmarks.md): writes bench/results.md, .json and .png.
 bench: $(DEV)/.installed $(RUNTIME)/.installed
 	$(DEV)/bin/python -m bench
 
