@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from flask.testing import FlaskClient
 
 from serving.http import app
 from tests.conftest import BUNDLED_MODEL
+from tests.serving.repository.conftest import make_tree
 
 # The bundled digits model as two versions, labelled: no TensorFlow needed to build it.
 DIGITS_CONFIG = {"models": {"digits": {"versions": "all", "labels": {"stable": 1, "canary": 2}}}}
@@ -20,13 +20,10 @@ DIGITS_CONFIG = {"models": {"digits": {"versions": "all", "labels": {"stable": 1
 def make_repository(root: Path, versions: dict[str, Path], config: dict | None = None) -> Path:
     """``root`` holding ``versions`` (``"name/version"`` -> a model file to copy) and, when
     given, ``models.json``."""
-    for where, model in versions.items():
-        target = root / where / "model.tflite"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(model, target)
+    files: dict[str, Path | str] = {f"{where}/model.tflite": m for where, m in versions.items()}
     if config is not None:
-        (root / "models.json").write_text(json.dumps(config))
-    return root
+        files["models.json"] = json.dumps(config)
+    return make_tree(root, files)
 
 
 @pytest.fixture(scope="session")
