@@ -94,16 +94,20 @@ class Call:
             )
         return name
 
-    def statuses(self, repository: Repository) -> tuple[VersionStatus, ...]:
-        """The repository's versions the path names: every served one of the model, or the
-        one its version or label names (404 naming what exists; loads nothing)."""
+    def statuses(self, repository: Repository, *, every: bool) -> tuple[VersionStatus, ...]:
+        """The repository's versions the path names (404 naming what exists; loads
+        nothing): the one its version or label names, else the highest served, or with
+        ``every`` every version the model serves."""
         entry, number = repository.catalog().resolve(
             self.model_name(repository), self.params.get("version"), self.params.get("label")
         )
         found = repository.status(entry.name)
-        if "version" not in self.params and "label" not in self.params:
+        if every and "version" not in self.params and "label" not in self.params:
             return found
-        return tuple(s for s in found if s.version == number)
+        picked = tuple(s for s in found if s.version == number)
+        if not picked:  # re-listed between the two looks, without it
+            raise NotFound(f"version {number} of model {entry.name!r} left the repository")
+        return picked
 
     def check_model(self) -> None:
         """404 unless the route names the served model (and its version, if given)."""
@@ -166,7 +170,7 @@ def tf_status(call: Call) -> Reply:
     if repository is not None:
         versions = [
             tfserving.StatusEntry(str(s.version), s.state.tf_serving, s.error)
-            for s in call.statuses(repository)
+            for s in call.statuses(repository, every=True)
         ]
         return 200, tfserving.status_body(versions)
     call.check_model()
@@ -268,14 +272,13 @@ def v2_model_ready(call: Call) -> Reply:
     if repository is None:
         call.model()
         return 200, {"name": call.runtime.settings.model_name, "ready": True}
-    for status in call.statuses(repository):
-        if status.state.ready is False:
-            raise ServiceUnavailable(
-                f"model {status.name!r} version {status.version} is not ready: its last load "
-                f"failed: {status.error}; the next inference request loads it again"
-            )
-        return 200, {"name": status.name, "ready": True}
-    raise ServiceUnavailable(f"model {call.params['name']!r} changed while asked; try again")
+    (status,) = call.statuses(repository, every=False)
+    if not status.state.ready:
+        raise ServiceUnavailable(
+            f"model {status.name!r} version {status.version} is not ready: its last load "
+            f"failed: {status.error}; the next inference request loads it again"
+        )
+    return 200, {"name": status.name, "ready": True}
 
 
 def v2_model_metadata(call: Call) -> Reply:
@@ -294,11 +297,11 @@ def v2_model_metadata(call: Call) -> Reply:
 def v2_repository_index(call: Call) -> Reply:
     """Triton's model repository index: every version and its state (``{"ready": true}``:
     the loaded ones only). Loads nothing."""
+    from serving.repository import VersionState  # the one Triton state table, for both modes
+
     ready_only = _index_request(call.read_body(allow_empty=True))
     repository = call.runtime.repository
     if repository is None:
-        from serving.repository import VersionState  # the one Triton state table
-
         state, error = call.runtime.state()
         settings = call.runtime.settings
         found = [
@@ -311,7 +314,8 @@ def v2_repository_index(call: Call) -> Reply:
             _IndexItem(s.name, None if s.version is None else str(s.version), s.state, s.error)
             for s in repository.status()
         ]
-    return 200, [item.body() for item in found if not ready_only or item.state.triton == "READY"]
+    loaded = VersionState.AVAILABLE  # Triton's READY: "loaded and ready for inferencing"
+    return 200, [item.body() for item in found if not ready_only or item.state is loaded]
 
 
 def v2_infer(call: Call) -> Reply:

@@ -181,6 +181,7 @@ def test_a_broken_version_is_not_ready_and_the_others_serve(repository_client_fo
     ready = _error(client.get("/v2/models/half/versions/3/ready"), 503)
     assert ready.startswith("model 'half' version 3 is not ready: its last load failed: ")
     assert ready.endswith("; the next inference request loads it again")
+    assert _error(client.get("/v2/models/half/ready"), 503) == ready  # 3 is the highest
     assert _states(client, "/v1/models/half/versions/3") == {"3": "END"}
     (index,) = [e for e in _ok(client.post("/v2/repository/index")) if e.get("version") == "3"]
     assert index["state"] == "UNAVAILABLE"
