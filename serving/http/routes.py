@@ -191,7 +191,7 @@ ROUTES: tuple[Route, ...] = (
                 "Model repository index (Triton's extension): every version and its state",
                 _V2,
                 "RepositoryIndex",
-                (400, 413, 415, 500, 503),
+                (400, 408, 413, 415, 500, 503),
                 Body.INDEX,
             )
         },

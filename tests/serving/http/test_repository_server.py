@@ -21,6 +21,7 @@ import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
 from tests import contract
+from tests.concurrency import at_once
 from tests.conftest import BUNDLED_MODEL, REPO, load_or_skip
 from tests.server import Server, running_server
 from tests.serving.http.conftest import make_repository
@@ -183,3 +184,37 @@ def test_a_name_that_looks_like_a_path_is_only_a_name(server):
     long = requests.get(server.url + "/v2/models/" + "a" * 129, timeout=10)
     assert long.status_code == 400
     assert "is not one URL path segment: it must be 1-128 letters" in long.json()["error"]
+
+
+def test_a_gs_repository_downloads_a_version_once_for_concurrent_first_requests(
+    models, storage_emulator, tmp_path
+):
+    load_or_skip(models / "half_plus_two.tflite")
+    files = {
+        "half/1/model.tflite": (models / "half_plus_two.tflite").read_bytes(),
+        "half/2/model.tflite": (models / "half_plus_three.tflite").read_bytes(),
+        "models.json": json.dumps(CONFIG).encode(),
+    }
+    for name, data in files.items():
+        storage_emulator.upload("bucket", f"repo/{name}", data)
+    env = {"MODEL_CACHE_DIR": str(tmp_path / "cache"), "GCS_TIMEOUT_SECONDS": "10"}
+    with running_server(MODEL_REPOSITORY="gs://bucket/repo", **env) as server:
+        assert requests.get(server.url + "/v2/health/ready", timeout=30).json() == {"ready": True}
+        url = server.url + "/v1/models/half/labels/stable:predict"
+
+        def predict() -> object:
+            return requests.post(url, json={"instances": [2.0]}, timeout=60)
+
+        answers = at_once(8, predict)
+        assert [a.status_code for a in answers] == [200] * 8, answers
+        assert all(a.json() == {"predictions": [3.0]} for a in answers)
+        assert _loaded(server) == [("half", 1)]  # one load, shared by the eight
+        downloads = [
+            line for line in storage_emulator.logs().splitlines() if "GET /download/" in line
+        ]
+        assert sum("half%2F1%2Fmodel.tflite" in line for line in downloads) == 1, downloads
+        assert not any("half%2F2" in line for line in downloads)  # not asked for: not fetched
+        body = {"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [2.0]}]}
+        latest = requests.post(server.url + "/v2/models/half/infer", json=body, timeout=30)
+        assert latest.json()["model_version"] == "2"
+        assert latest.json()["outputs"][0]["data"] == [4.0]
