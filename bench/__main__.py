@@ -91,6 +91,14 @@ def _write(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
+def plan_and_out(quick: bool, out: Path | None) -> tuple[Plan, Path]:
+    """The plan of a run and the folder it writes to (made): ``out``, else ``bench/`` (the
+    published figures) or, for ``--quick``, ``build/bench/quick/``."""
+    folder = out or (REPO / "build" / "bench" / "quick" if quick else REPO / "bench")
+    folder.mkdir(parents=True, exist_ok=True)
+    return (QUICK if quick else FULL), folder
+
+
 def main(argv: list[str] | None = None) -> None:
     """Parse the options, measure everything, print and write the results."""
     servers.stop_on_sigterm()
@@ -104,9 +112,7 @@ def main(argv: list[str] | None = None) -> None:
         "--out", type=Path, help="output directory (default: bench/, or build/bench/quick/)"
     )
     args = parser.parse_args(argv)
-    plan = QUICK if args.quick else FULL
-    out = args.out or (REPO / "build" / "bench" / "quick" if args.quick else REPO / "bench")
-    out.mkdir(parents=True, exist_ok=True)
+    plan, out = plan_and_out(args.quick, args.out)
     started = time.perf_counter()
     results: dict = {"command": "python -m bench" + (" --quick" if args.quick else "")}
     results["machine"] = machine()
