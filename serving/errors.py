@@ -68,6 +68,14 @@ class ServiceUnavailable(ServingError):
         self.retry_after = retry_after
 
 
+class ModelControlRefused(ServingError):
+    """Triton's explicit model load or unload, which this server does not take (400, as
+    Triton's INVALID when its model control mode is not EXPLICIT: a request this server
+    never serves, not a failure of it)."""
+
+    status_code = 400
+
+
 class UnsupportedMediaType(ServingError):
     """The body's ``Content-Encoding`` (or type) is one the server cannot decode (415)."""
 

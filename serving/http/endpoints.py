@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 import serving
-from serving.errors import BadRequest, NotFound, ServiceUnavailable, ServingError
+from serving.errors import (
+    BadRequest,
+    ModelControlRefused,
+    NotFound,
+    ServiceUnavailable,
+    ServingError,
+)
 from serving.model import Model, shapes
 from serving.protocol import classify, images, regress, tfserving, v2, v2_binary
 from serving.protocol.types import Encoded, InferRequest, InferResponse
@@ -316,6 +322,18 @@ def v2_repository_index(call: Call) -> Reply:
         ]
     loaded = VersionState.AVAILABLE  # Triton's READY: "loaded and ready for inferencing"
     return 200, [item.body() for item in found if not ready_only or item.state is loaded]
+
+
+def v2_repository_model_control(call: Call) -> Reply:
+    """Triton's ``load`` and ``unload``: refused, as Triton refuses them outside its EXPLICIT
+    model control mode, in its words. Here a version loads on its first request and idle
+    ones unload when memory runs short; an explicit load or unload would reach one instance
+    of however many Cloud Run runs, and tell nothing of the others."""
+    raise ModelControlRefused(
+        "explicit model load / unload is not allowed: this server loads a version on its "
+        "first request and unloads idle versions when memory runs short (docs/repository.md)"
+        f"; to load {call.params['name']!r}, send it a request"
+    )
 
 
 def v2_infer(call: Call) -> Reply:

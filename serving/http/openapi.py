@@ -594,7 +594,7 @@ _BODIES: dict[Body, Schema] = {
 
 def _operation(op: Operation, template: str, variant: str) -> Schema:
     """One operation of the document, from the route table's entry."""
-    content: Schema = {_JSON: {"schema": _ref(op.answer)}}
+    content: Schema = {_JSON: {"schema": _ref(op.answer)}} if op.answer else {}
     if op.body is Body.INFER:
         content[_BINARY] = {
             "schema": {"type": "string", "format": "binary"},
@@ -612,7 +612,7 @@ def _operation(op: Operation, template: str, variant: str) -> Schema:
         "tags": [op.tag.value],
         "operationId": op.operation_id + variant,
         "responses": {
-            "200": {"description": "OK", "content": content},
+            **({"200": {"description": "OK", "content": content}} if op.answer else {}),
             **{str(s): {"$ref": f"#/components/responses/{s}"} for s in (*op.errors, 405)},
         },
     }

@@ -42,14 +42,15 @@ class Body(enum.Enum):
 class Operation:
     """One method of a route: the endpoint, and what the document says of it.
 
-    ``answer`` names the 200 body's schema; ``errors`` the error statuses it documents.
+    ``answer`` names the 200 body's schema (None: the operation never answers 200);
+    ``errors`` the error statuses it documents.
     """
 
     endpoint: Endpoint
     operation_id: str
     summary: str
     tag: Tag
-    answer: str
+    answer: str | None
     errors: tuple[int, ...]
     body: Body | None = None
     query: tuple[str, ...] = ()  # query parameters, named in the document

@@ -196,6 +196,24 @@ ROUTES: tuple[Route, ...] = (
             )
         },
     ),
+    *(
+        Route(
+            f"/v2/repository/models/{{name}}/{action}",
+            {
+                "POST": Operation(
+                    ep.v2_repository_model_control,
+                    f"v2_repository_{action}",
+                    f"Triton's explicit model {action}: refused (400) in Triton's words, as "
+                    "Triton refuses it outside its EXPLICIT model control mode: versions load "
+                    "on their first request and idle ones unload when memory runs short",
+                    _V2,
+                    None,
+                    (400,),
+                )
+            },
+        )
+        for action in ("load", "unload")
+    ),
     Route(
         "/openapi.json",
         {

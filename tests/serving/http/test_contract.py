@@ -107,7 +107,7 @@ def test_document_names_every_route_and_every_route_in_it_answers(served):
     """Each documented operation reaches its endpoint (no 404/405 for the served model)."""
     document = openapi.document(server_version(), routes.ROUTES)
     operations = _operations(document)
-    assert len(operations) == 28
+    assert len(operations) == 30
     concrete = {"{name}": served.name, "{version}": served.version, "{label}": served.label}
     for method, template in operations:
         path = template
@@ -156,7 +156,10 @@ def test_every_error_status_has_the_error_body():
         for method in METHODS:
             if method in item:
                 statuses = set(item[method]["responses"])
-                assert {"200", "500"} <= statuses, (method, path)
+                if "200" not in statuses:  # Triton's load and unload: refused, nothing read
+                    assert statuses == {"400", "405"}, (method, path)
+                    continue
+                assert "500" in statuses, (method, path)
                 if method == "post":
                     assert {"400", "413", "415"} <= statuses, path
 
@@ -190,7 +193,7 @@ def _fuzz_setup(served: Served, directory: Path) -> tuple[Path, Path]:
     classify_example = {"examples": [{spec["name"]: zeros[0].tolist()}], "top_k": 3}
     document = requests.get(server.url + "/openapi.json", timeout=10).json()
     for item in document["paths"].values():
-        if "post" in item:
+        if "post" in item and "requestBody" in item["post"]:
             operation = item["post"]["operationId"]
             example = (
                 infer_example

@@ -256,3 +256,18 @@ def test_requests_are_admitted_within_the_repositorys_request_budget(
             "/v1/models/digits:predict", data=small, headers={"Content-Type": "application/json"}
         )
     )
+
+
+@pytest.mark.parametrize("action", ["load", "unload"])
+def test_tritons_explicit_load_and_unload_are_refused_in_its_words_and_change_nothing(
+    repository_client_for, half, action
+):
+    client = repository_client_for(half)
+    assert _ok(client.post("/v1/models/half:predict", json={"instances": [1.0]}))
+    before = _ok(client.post("/v2/repository/index", json={}))
+    assert _error(client.post(f"/v2/repository/models/half/{action}", data=b""), 400) == (
+        "explicit model load / unload is not allowed: this server loads a version on its "
+        "first request and unloads idle versions when memory runs short (docs/repository.md); "
+        "to load 'half', send it a request"
+    )
+    assert _ok(client.post("/v2/repository/index", json={})) == before

@@ -112,6 +112,11 @@ def test_tritonclient_names_the_model_and_the_version(client):
     with pytest.raises(InferenceServerException) as unknown:
         client.get_model_metadata("nope")
     assert "the repository's models: 'broken', 'digits', 'half'" in unknown.value.message()
+    for control in (client.load_model, client.unload_model):  # Triton's words, outside EXPLICIT
+        with pytest.raises(InferenceServerException) as refused:
+            control("half")
+        assert refused.value.message().startswith("explicit model load / unload is not allowed")
+    assert client.is_model_ready("half", "1")
 
 
 def test_a_broken_version_is_503_naming_its_file_and_the_others_serve(client, server):
