@@ -2,7 +2,8 @@
 
 The function Cloud Functions runs (:mod:`serving.function.main`) under functions-framework,
 as ``make serve`` does from the checkout, but from wherever it is called: ``MODEL`` (else
-``MODEL_PATH``) is resolved against the caller's folder, which also works for a package
+``MODEL_PATH``), and a local ``MODEL_REPOSITORY``, are resolved against the caller's
+folder, which also works for a package
 installed with ``pip install .``. Every other setting is read from the environment as
 deployed (``docs/serving.md``).
 """
@@ -53,6 +54,9 @@ def command(args: argparse.Namespace, environ: dict[str, str]) -> tuple[list[str
     model = args.model or env.get("MODEL_PATH")
     if model and not model.startswith("gs://"):
         env["MODEL_PATH"] = str(Path(model).resolve())  # the caller's folder, not the server's
+    repository = env.get("MODEL_REPOSITORY")
+    if repository and not repository.startswith("gs://"):
+        env["MODEL_REPOSITORY"] = str(Path(repository).resolve())  # the same for a repository
     # The function imports ``serving``: wherever this one came from (site-packages, a checkout).
     root = str(Path(serving.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)

@@ -38,6 +38,16 @@ def test_model_path_from_the_environment_is_resolved_and_gs_uris_are_left_alone(
     assert "MODEL_PATH" not in command(args, {})[1]  # the settings' default: the bundled model
 
 
+def test_a_local_repository_is_resolved_too_and_a_gs_one_left_alone(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = build_parser().parse_args([])
+    env = command(args, {"MODEL_REPOSITORY": "models"})[1]
+    assert env["MODEL_REPOSITORY"] == str(tmp_path / "models")
+    assert "MODEL_PATH" not in env  # a repository is never paired with a model
+    uri = "gs://bucket/models"
+    assert command(args, {"MODEL_REPOSITORY": uri})[1]["MODEL_REPOSITORY"] == uri
+
+
 def test_it_serves_a_model_named_relative_to_another_folder(tmp_path):
     """From a folder outside the checkout, ``python -m serving quantized_model.tflite``."""
     (tmp_path / "quantized_model.tflite").write_bytes(BUNDLED_MODEL.read_bytes())
