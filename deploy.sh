@@ -14,6 +14,9 @@ readonly READY_ROUTE="/v2/health/ready"
 # Stand-in for the deployed URL in --dry-run output (known only after the deploy).
 # shellcheck disable=SC2016  # a literal variable reference, expanded by whoever pastes it
 readonly URL_VAR='${FUNCTION_URL}'
+# Stand-in for the staged source folder of a local --model FILE (made by mktemp when run).
+# shellcheck disable=SC2016  # as above
+readonly STAGE_VAR='${STAGED_SOURCE}'
 
 usage() {
   cat <<'EOF'
@@ -52,10 +55,17 @@ Resources and scaling
   --no-cpu-boost              DEPLOY_CPU_BOOST=0        turn it off (on the service, too)
 
 Model and serving (passed to the function as environment variables)
-  --model gs://BUCKET/OBJECT  DEPLOY_MODEL              default: the bundled
-                              model/quantized_model.tflite, shipped in the source upload
-  --upload [FILE]             DEPLOY_UPLOAD=FILE        copy FILE (default: the bundled model)
-                              to the --model location first
+  --model FILE|gs://BUCKET/OBJECT
+                              DEPLOY_MODEL              default: the bundled
+                              model/quantized_model.tflite, shipped in the source upload.
+                              A local .tflite FILE is shipped in the upload instead (from a
+                              temporary copy of the source; the bundled file is left alone);
+                              a gs:// object is downloaded by the function when it starts
+  --upload [FILE|gs://BUCKET/OBJECT]
+                              DEPLOY_UPLOAD             copy a local model to Cloud Storage
+                              first and serve it from there: --model gs://... --upload FILE
+                              (FILE default: the bundled model), or --model FILE --upload
+                              gs://... (the same copy, named the other way round)
   --model-name NAME           DEPLOY_MODEL_NAME         default: model  (URL path segment)
   --model-version VERSION     DEPLOY_MODEL_VERSION      default: 1
   --pool-size N               DEPLOY_POOL_SIZE          default: 4  (INTERPRETER_POOL_SIZE: the
@@ -97,16 +107,20 @@ die() {
   exit 2
 }
 
-# One word quoted for the shell: as-is when safe, else in single quotes. The dry-run stand-in
-# for the function URL stays a live, double-quoted variable reference.
+# One word quoted for the shell: as-is when safe, else in single quotes. The dry-run
+# stand-ins (the function URL, the staged source) stay live, double-quoted references.
 quote_word() {
-  local word="$1"
-  if [[ "$word" == *"$URL_VAR"* ]]; then
-    local before="${word%%"$URL_VAR"*}" after="${word#*"$URL_VAR"}"
-    [[ -z "$before" ]] || quote_word "$before"
-    printf '"%s"' "$URL_VAR"
-    [[ -z "$after" ]] || quote_word "$after"
-  elif [[ "$word" =~ ^[A-Za-z0-9_@%+=:,./-]+$ ]]; then
+  local word="$1" live
+  for live in "$URL_VAR" "$STAGE_VAR"; do
+    if [[ "$word" == *"$live"* ]]; then
+      local before="${word%%"$live"*}" after="${word#*"$live"}"
+      [[ -z "$before" ]] || quote_word "$before"
+      printf '"%s"' "$live"
+      [[ -z "$after" ]] || quote_word "$after"
+      return
+    fi
+  done
+  if [[ "$word" =~ ^[A-Za-z0-9_@%+=:,./-]+$ ]]; then
     printf '%s' "$word"
   else
     local quote="'" escaped="'\\''"
@@ -318,12 +332,13 @@ for pair in ${EXTRA_ENV[@]+"${EXTRA_ENV[@]}"}; do
   check_env_value "--env $key" "$value"
 done
 
-# --model: Cloud Storage's naming rules, as the function itself applies them (serving/gcs_uri.py).
-# Buckets: 3-63 characters (up to 222 when dotted, 63 per part) of a-z 0-9 - _ . starting and
-# ending with a letter or digit; objects: up to 1024 bytes, no control characters, not a folder.
+# A gs:// model object: Cloud Storage's naming rules, as the function itself applies them
+# (serving/storage/gcs_uri.py). Buckets: 3-63 characters (up to 222 when dotted, 63 per part) of
+# a-z 0-9 - _ . starting and ending with a letter or digit; objects: up to 1024 bytes, no
+# control characters, not a folder. $2 is the option named in messages.
 check_model_uri() {
-  local uri="$1" bucket object part parts
-  local format="--model must be gs://BUCKET/OBJECT with a lowercase bucket name and an object name, got '$uri'"
+  local uri="$1" option="$2" bucket object part parts
+  local format="$option must be gs://BUCKET/OBJECT with a lowercase bucket name and an object name, got '$uri'"
   [[ "$uri" =~ ^gs://([^/]+)/([^[:cntrl:]]+)$ ]] || die "$format"
   bucket="${BASH_REMATCH[1]}" object="${BASH_REMATCH[2]}"
   (( ${#bucket} >= 3 )) || die "bucket name shorter than 3 characters in '$uri' (Cloud Storage bucket names are 3-63)"
@@ -336,19 +351,68 @@ check_model_uri() {
       die "bucket name '$bucket' has an empty or over-long dot-separated part in '$uri'"
   done
   [[ "$bucket" != goog* ]] || die "bucket names cannot start with 'goog': '$uri'"
-  [[ "$object" != */ ]] || die "--model names a folder, not an object: '$uri' (add the file name)"
+  [[ "$object" != */ ]] || die "$option names a folder, not an object: '$uri' (add the file name)"
   [[ "$object" != "." && "$object" != ".." ]] || die "object name '$object' is not allowed in '$uri'"
   (( $(LC_ALL=C; printf '%s' "${#object}") <= 1024 )) ||
-    die "object name longer than 1024 bytes in --model"
-  check_env_value "--model" "$uri"
+    die "object name longer than 1024 bytes in $option"
+  check_env_value "$option" "$uri"
 }
-[[ -z "$MODEL" ]] || check_model_uri "$MODEL"
+
+# A URI (gs://, s3://, https://...): anything else --model names is a local file.
+has_scheme() { [[ "$1" =~ ^[A-Za-z][A-Za-z0-9+.-]*:// ]]; }
+
+# A local model must be a TFLite flatbuffer: the file identifier "TFL3" at bytes 4-8 (what the
+# function checks when it loads it). A Keras file or SavedModel is pointed at the converter.
+check_tflite_file() {
+  local file="$1" option="$2" out convert
+  out="${file%/}" && out="${out##*/}" && out="${out%.*}.tflite"
+  convert="convert it first: python -m convert $file -o $out (python -m convert --help)"
+  if [[ -d "$file" ]]; then
+    [[ -f "$file/saved_model.pb" ]] || die "$option $file is a folder, not a .tflite file"
+    die "$option $file is a SavedModel, not a TFLite model: $convert"
+  fi
+  [[ -f "$file" ]] || die "model file not found: $file"
+  [[ "$(od -An -tx1 -j4 -N4 "$file" 2>/dev/null | tr -d ' \n')" != 54464c33 ]] || return 0
+  case "$file" in
+    *.keras | *.h5 | *.hdf5) die "$option $file is a Keras model, not a TFLite model: $convert" ;;
+  esac
+  die "$option $file is not a TFLite model (expected the identifier 'TFL3' at bytes 4-8 of a .tflite file)"
+}
+
+# The model: MODEL is what the function loads from Cloud Storage ("": from its upload),
+# MODEL_FILE a local file shipped in the upload, UPLOAD a local file copied to MODEL first.
+MODEL_FILE=""
+if [[ -n "$MODEL" ]] && ! has_scheme "$MODEL"; then
+  MODEL_FILE="$MODEL" MODEL=""
+fi
+if [[ -n "$UPLOAD" ]] && has_scheme "$UPLOAD"; then
+  # --upload gs://BUCKET/OBJECT names the destination; the file is --model's (or the bundled).
+  [[ -z "$MODEL" ]] ||
+    die "--model $MODEL and --upload $UPLOAD both name the destination: give --upload the local file to copy there"
+  check_model_uri "$UPLOAD" --upload
+  MODEL="$UPLOAD" UPLOAD="${MODEL_FILE:-$BUNDLED_MODEL}" MODEL_FILE=""
+elif [[ -n "$UPLOAD" ]]; then
+  [[ -z "$MODEL_FILE" ]] ||
+    die "--model $MODEL_FILE is a local file: ship it in the upload (no --upload), or copy it to Cloud Storage with --upload gs://BUCKET/OBJECT"
+  [[ -n "$MODEL" ]] ||
+    die "--upload needs a destination: --upload gs://BUCKET/OBJECT, or --model gs://BUCKET/OBJECT --upload FILE"
+fi
+[[ -z "$MODEL" ]] || check_model_uri "$MODEL" --model
 if [[ -n "$UPLOAD" ]]; then
-  [[ -n "$MODEL" ]] || die "--upload needs --model gs://BUCKET/OBJECT to copy the model to"
-  [[ -f "$UPLOAD" ]] || die "model file not found: $UPLOAD"
+  check_tflite_file "$UPLOAD" --upload
+elif [[ -n "$MODEL_FILE" ]]; then
+  check_tflite_file "$MODEL_FILE" --model
 elif [[ -z "$MODEL" ]]; then
   [[ -f "$BUNDLED_MODEL" ]] ||
-    die "model file not found: $BUNDLED_MODEL (build it, or pass --model gs://BUCKET/OBJECT)"
+    die "model file not found: $BUNDLED_MODEL (build it, or pass --model FILE or gs://BUCKET/OBJECT)"
+fi
+# A local --model travels as model/NAME in the upload (NAME: its own, when it is a plain
+# file name), and the function is told that path (relative to the source root, its cwd).
+SHIPPED_PATH=""
+if [[ -n "$MODEL_FILE" ]]; then
+  SHIPPED_PATH="${MODEL_FILE##*/}"
+  [[ "$SHIPPED_PATH" =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] || SHIPPED_PATH=model.tflite
+  SHIPPED_PATH="model/${SHIPPED_PATH}"
 fi
 for required in main.py requirements.txt .gcloudignore; do
   [[ -f "${SOURCE_DIR}/${required}" ]] || die "function source incomplete: ${SOURCE_DIR}/${required} not found"
@@ -383,7 +447,11 @@ fi
 # The source is zipped with its file modes and the function may run as another user than
 # the one who owns the files: owner-only files (e.g. written via mkstemp) may be unreadable.
 upload_files=("${SOURCE_DIR}/main.py" "${SOURCE_DIR}/requirements.txt" "${SOURCE_DIR}/serving")
-[[ -n "$MODEL" || ! -f "$BUNDLED_MODEL" ]] || upload_files+=("$BUNDLED_MODEL")
+if [[ -n "$MODEL_FILE" ]]; then
+  upload_files+=("$MODEL_FILE")
+elif [[ -z "$MODEL" && -f "$BUNDLED_MODEL" ]]; then
+  upload_files+=("$BUNDLED_MODEL")
+fi
 while IFS= read -r private_file; do
   printf '%s: warning: %s is not readable by others; the deployed function may fail to read it (chmod a+r %q)\n' \
     "$PROG" "$private_file" "$private_file" >&2
@@ -406,13 +474,16 @@ memory_bytes() {
 
 # --- memory: will --memory hold the model plus one request at the body limit? ------------
 # serving/estimate.py owns the rule (standard library only); the model is measured where this
-# script can see it: the bundled file, or the file --upload sends (then also downloaded into
-# the instance's in-memory temp dir). A gs:// model that is not uploaded is not measured here.
+# script can see it: the bundled or local file shipped in the upload, or the file --upload
+# sends (then also downloaded into the instance's in-memory temp dir). A gs:// model that is
+# not uploaded is not measured here.
 estimate_model=""
 estimate_flags=()
 if [[ -n "$UPLOAD" ]]; then
   estimate_model="$UPLOAD"
   estimate_flags+=(--downloaded)
+elif [[ -n "$MODEL_FILE" ]]; then
+  estimate_model="$MODEL_FILE"
 elif [[ -z "$MODEL" ]]; then
   estimate_model="$BUNDLED_MODEL"
 fi
@@ -455,11 +526,27 @@ env_vars+=",MEMORY_LIMIT_BYTES=$(memory_bytes "$MEMORY")"
 # The project of the function's log lines' trace links (logging.googleapis.com/trace);
 # without it the function asks the metadata server once.
 env_vars+=",GOOGLE_CLOUD_PROJECT=${PROJECT}"
-[[ -z "$MODEL" ]] || env_vars+=",MODEL_PATH=${MODEL}"
+if [[ -n "$MODEL" ]]; then
+  env_vars+=",MODEL_PATH=${MODEL}"
+elif [[ -n "$SHIPPED_PATH" ]]; then
+  env_vars+=",MODEL_PATH=${SHIPPED_PATH}"
+fi
 for pair in ${EXTRA_ENV[@]+"${EXTRA_ENV[@]}"}; do env_vars+=",${pair}"; done
 
+# The source gcloud uploads: this checkout (.gcloudignore picks the files), or for a local
+# --model FILE a temporary copy of its runtime files with FILE in model/ (see stage_source).
+FUNCTION_SOURCE="$SOURCE_DIR"
+if [[ -n "$MODEL_FILE" ]]; then
+  if [[ "$DRY_RUN" == 1 ]]; then
+    FUNCTION_SOURCE="$STAGE_VAR"
+  else
+    FUNCTION_SOURCE="$(mktemp -d "${TMPDIR:-/tmp}/deploy.sh.XXXXXX")"
+    # shellcheck disable=SC2064  # the folder's name is fixed now
+    trap "rm -rf '${FUNCTION_SOURCE}'" EXIT
+  fi
+fi
 deploy_cmd=(gcloud functions deploy "$NAME" --gen2 "--project=${PROJECT}" "--region=${REGION}"
-  "--runtime=${RUNTIME}" "--source=${SOURCE_DIR}" --entry-point=predict --trigger-http)
+  "--runtime=${RUNTIME}" "--source=${FUNCTION_SOURCE}" --entry-point=predict --trigger-http)
 if [[ "$ALLOW_UNAUTHENTICATED" == 1 ]]; then
   deploy_cmd+=(--allow-unauthenticated)
 else
@@ -482,9 +569,29 @@ if [[ "$DRY_RUN" == 1 ]]; then
   printf '# %s --dry-run: nothing was run.\n# memory: %s\n# Commands, in order:\n' "$PROG" "$MEMORY_ESTIMATE" >&2
 fi
 
+# The runtime files and the local model, in a folder of their own: .gcloudignore (copied)
+# re-includes the bundled model only, so one line re-includes this one. Under --dry-run the
+# steps are printed as shell lines, the folder made by mktemp when they are pasted.
+stage_source() {
+  local stage="$1" include="!/${SHIPPED_PATH}"
+  # shellcheck disable=SC2016  # printed for pasting, not expanded here
+  [[ "$DRY_RUN" != 1 ]] || printf 'STAGED_SOURCE=$(mktemp -d)\n'
+  run cp -R "${SOURCE_DIR}/main.py" "${SOURCE_DIR}/requirements.txt" "${SOURCE_DIR}/serving" \
+    "${SOURCE_DIR}/.gcloudignore" "$stage"
+  run mkdir "${stage}/model"
+  run cp "$MODEL_FILE" "${stage}/${SHIPPED_PATH}"
+  if [[ "$DRY_RUN" == 1 ]]; then
+    printf '%s %s >>%s\n' "printf '%s\\n'" "$(quote_word "$include")" \
+      "$(quote_word "${stage}/.gcloudignore")"
+  else
+    printf '%s\n' "$include" >>"${stage}/.gcloudignore"
+  fi
+}
+
 if [[ -n "$UPLOAD" ]]; then
   run gcloud storage cp "$UPLOAD" "$MODEL" "--project=${PROJECT}"
 fi
+[[ -z "$MODEL_FILE" ]] || stage_source "$FUNCTION_SOURCE"
 run "${deploy_cmd[@]}"
 run "${boost_cmd[@]}"
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import os
 import shlex
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from tests.deploy import fake_gcloud
 from tests.deploy.offline_gcloud import run_offline
 
 REPO = Path(__file__).resolve().parents[2]
@@ -16,6 +18,9 @@ DEPLOY = REPO / "deploy.sh"
 PROJECT = "demo-project-1"
 WARMUP_SA = "warmup@demo-project-1.iam.gserviceaccount.com"
 URL_REFERENCE = "${FUNCTION_URL}"
+STAGE_REFERENCE = "${STAGED_SOURCE}"
+# The smallest file deploy.sh takes for a TFLite model: a root offset, then the identifier.
+TFLITE_HEADER = b"\x1c\x00\x00\x00TFL3"
 BASH = shutil.which("bash") or "/bin/bash"
 
 
@@ -43,12 +48,31 @@ def dry_run(*args: str, env: Mapping[str, str] | None = None) -> list[list[str]]
     return parse_commands(result.stdout)
 
 
+def run_pasted(
+    script: str, directory: Path, env: Mapping[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """Run dry-run output as a script (``bash -euo pipefail``) with the fake gcloud first on
+    PATH; returns the result and the fake's directory (its call log, a kept source)."""
+    fake_dir = directory / "bin"
+    fake_gcloud.install(fake_dir)
+    (directory / "dry_run.sh").write_text(script)
+    full_env = {**os.environ, "PATH": f"{fake_dir}{os.pathsep}{os.environ['PATH']}", **(env or {})}
+    result = subprocess.run(
+        [BASH, "-euo", "pipefail", str(directory / "dry_run.sh")],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result, fake_dir
+
+
 def parse_commands(script: str) -> list[list[str]]:
-    """Argument vectors of the gcloud commands in dry-run output."""
+    """Argument vectors of the gcloud commands in dry-run output (staging lines skipped)."""
     commands = []
     for raw in script.splitlines():
         line = raw.strip()
-        if line in ("else", "fi"):
+        if line in ("else", "fi") or line in staging_lines(script):
             continue
         if line.startswith("FUNCTION_URL=$(") and line.endswith(")"):
             line = line[len("FUNCTION_URL=$(") : -1]
@@ -58,6 +82,12 @@ def parse_commands(script: str) -> list[list[str]]:
         assert argv[0] == "gcloud", f"not a gcloud command: {raw!r}"
         commands.append(argv)
     return commands
+
+
+def staging_lines(script: str) -> list[str]:
+    """The shell lines of dry-run output that stage a local model's source folder."""
+    starts = ("STAGED_SOURCE=$(mktemp -d)", "cp ", "mkdir ", "printf ")
+    return [line for line in script.splitlines() if line.startswith(starts)]
 
 
 _UNITS = {"k": 1000, "M": 1000**2, "G": 1000**3, "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3}
@@ -88,6 +118,7 @@ def deploy_command(
     model_name: str = "model",
     model_version: str = "1",
     extra: Sequence[str] = (),
+    source: str | None = None,
 ) -> list[str]:
     """The ``gcloud functions deploy`` argv deploy.sh should build, defaults unless given.
 
@@ -116,7 +147,7 @@ def deploy_command(
         f"--project={PROJECT}",
         f"--region={region}",
         f"--runtime={runtime}",
-        f"--source={REPO}",
+        f"--source={source or REPO}",
         "--entry-point=predict",
         "--trigger-http",
         auth,

@@ -5,7 +5,9 @@ PATH. Each call appends its argv as one JSON line to ``calls.jsonl``. It answers
 CLI where deploy.sh depends on the answer: ``functions describe`` prints the function URL;
 ``scheduler jobs describe`` succeeds once ``scheduler jobs create`` has made the job and
 otherwise fails with NOT_FOUND (or with PERMISSION_DENIED when ``FAKE_GCLOUD_DENY`` is set);
-``config get-value project`` prints ``FAKE_GCLOUD_PROJECT``.
+``config get-value project`` prints ``FAKE_GCLOUD_PROJECT``. With ``FAKE_GCLOUD_KEEP_SOURCE``
+set, ``functions deploy`` copies its ``--source`` folder to ``source/`` beside the call log
+(what would have been uploaded, before deploy.sh removes a staged folder).
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ with (state / "calls.jsonl").open("a") as log:
 words = [a for a in args if not a.startswith("--")]
 if words[:2] == ["config", "get-value"]:
     print(os.environ.get("FAKE_GCLOUD_PROJECT", ""))
+elif words[:2] == ["functions", "deploy"] and os.environ.get("FAKE_GCLOUD_KEEP_SOURCE"):
+    import shutil
+    (source,) = [a.split("=", 1)[1] for a in args if a.startswith("--source=")]
+    shutil.copytree(source, state / "source", ignore=shutil.ignore_patterns(".git"))
 elif words[:2] == ["functions", "describe"]:
     print({url!r})
 elif words[:3] == ["scheduler", "jobs", "describe"]:
