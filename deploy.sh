@@ -68,6 +68,16 @@ Model and serving (passed to the function as environment variables)
                               gs://... (the same copy, named the other way round)
   --model-name NAME           DEPLOY_MODEL_NAME         default: model  (URL path segment)
   --model-version VERSION     DEPLOY_MODEL_VERSION      default: 1
+  --repository gs://BUCKET/PREFIX
+                              DEPLOY_REPOSITORY         serve a model repository instead of
+                              one model (MODEL_REPOSITORY): PREFIX/<name>/<version>/model.tflite
+                              and an optional PREFIX/models.json (docs/repository.md). Not
+                              with --model, --upload, --model-name or --model-version. The
+                              memory check counts its largest version (listed with
+                              gcloud storage ls -l; not in a dry run)
+  --upload-repository DIR     DEPLOY_UPLOAD_REPOSITORY  check the local repository DIR as the
+                              function lists it (python3), then copy it to --repository
+                              first (gcloud storage rsync: adds and replaces, deletes nothing)
   --pool-size N               DEPLOY_POOL_SIZE          default: 4  (INTERPRETER_POOL_SIZE: the
                               interpreter engine's pool, for models under 1 MiB; each
                               interpreter packs its own copy of the weights. Models of
@@ -165,8 +175,11 @@ TIMEOUT="${DEPLOY_TIMEOUT:-60s}"
 CPU_BOOST="${DEPLOY_CPU_BOOST:-1}"
 MODEL="${DEPLOY_MODEL:-}"
 UPLOAD="${DEPLOY_UPLOAD:-}"
-MODEL_NAME="${DEPLOY_MODEL_NAME:-model}"
-MODEL_VERSION="${DEPLOY_MODEL_VERSION:-1}"
+# Empty until the end of parsing: a repository refuses them, one model defaults them.
+MODEL_NAME="${DEPLOY_MODEL_NAME:-}"
+MODEL_VERSION="${DEPLOY_MODEL_VERSION:-}"
+REPOSITORY="${DEPLOY_REPOSITORY:-}"
+UPLOAD_REPOSITORY="${DEPLOY_UPLOAD_REPOSITORY:-}"
 POOL_SIZE="${DEPLOY_POOL_SIZE:-4}"
 THREADS="${DEPLOY_THREADS:-1}"
 WORKERS="${DEPLOY_WORKERS:-}"
@@ -216,6 +229,8 @@ while [[ $# -gt 0 ]]; do
     --model) var=MODEL ;;
     --model-name) var=MODEL_NAME ;;
     --model-version) var=MODEL_VERSION ;;
+    --repository) var=REPOSITORY ;;
+    --upload-repository) var=UPLOAD_REPOSITORY ;;
     --pool-size) var=POOL_SIZE ;;
     --threads) var=THREADS ;;
     --workers) var=WORKERS ;;
@@ -231,6 +246,21 @@ while [[ $# -gt 0 ]]; do
   shift 2
 done
 CONCURRENCY="${CONCURRENCY:-$POOL_SIZE}"
+if [[ -n "$REPOSITORY" ]]; then
+  # The function refuses MODEL_REPOSITORY beside the settings of its single-model mode.
+  [[ -z "$MODEL" ]] ||
+    die "--repository and --model are exclusive: --model serves one model, --repository a folder of models; give one of them"
+  [[ -z "$UPLOAD" ]] ||
+    die "--upload copies the one --model; with --repository, --upload-repository DIR copies a folder of models"
+  for named in "--model-name:$MODEL_NAME" "--model-version:$MODEL_VERSION"; do
+    [[ -z "${named#*:}" ]] ||
+      die "${named%%:*} is for a single model; with --repository, models and versions are named by their folders (<name>/<version>/model.tflite)"
+  done
+elif [[ -n "$UPLOAD_REPOSITORY" ]]; then
+  die "--upload-repository needs --repository gs://BUCKET/PREFIX to copy $UPLOAD_REPOSITORY to"
+fi
+MODEL_NAME="${MODEL_NAME:-model}"
+MODEL_VERSION="${MODEL_VERSION:-1}"
 WARMUP_JOB="${WARMUP_JOB:-${NAME}-warmup}"
 WARMUP_LOCATION="${WARMUP_LOCATION:-$REGION}"
 
@@ -314,6 +344,7 @@ done
 owning_option() {
   case "$1" in
     MODEL_PATH) echo --model ;;
+    MODEL_REPOSITORY) echo --repository ;;
     MODEL_NAME) echo --model-name ;;
     MODEL_VERSION) echo --model-version ;;
     INTERPRETER_POOL_SIZE) echo --pool-size ;;
@@ -329,6 +360,12 @@ for pair in ${EXTRA_ENV[@]+"${EXTRA_ENV[@]}"}; do
   key="${BASH_REMATCH[1]}" value="${BASH_REMATCH[2]}"
   owner="$(owning_option "$key")"
   [[ -z "$owner" ]] || die "--env $key is set by $owner; use that option"
+  # serving/settings.py SINGLE_MODEL_ONLY: the settings of the one model MODEL_PATH serves.
+  case "$key" in
+    LABELS_PATH | IMAGE_MEAN | IMAGE_STD)
+      [[ -z "$REPOSITORY" ]] ||
+        die "--env $key is for a single model; with --repository each model carries its own metadata" ;;
+  esac
   check_env_value "--env $key" "$value"
 done
 
@@ -337,10 +374,33 @@ done
 # a-z 0-9 - _ . starting and ending with a letter or digit; objects: up to 1024 bytes, no
 # control characters, not a folder. $2 is the option named in messages.
 check_model_uri() {
-  local uri="$1" option="$2" bucket object part parts
+  local uri="$1" option="$2" object
   local format="$option must be gs://BUCKET/OBJECT with a lowercase bucket name and an object name, got '$uri'"
   [[ "$uri" =~ ^gs://([^/]+)/([^[:cntrl:]]+)$ ]] || die "$format"
-  bucket="${BASH_REMATCH[1]}" object="${BASH_REMATCH[2]}"
+  object="${BASH_REMATCH[2]}"
+  check_bucket "${BASH_REMATCH[1]}" "$uri" "$format"
+  [[ "$object" != */ ]] || die "$option names a folder, not an object: '$uri' (add the file name)"
+  check_object_name "$object" "$uri" "$option"
+}
+
+# A gs:// repository: a bucket and an optional prefix (a folder: trailing '/' allowed), as
+# the function reads MODEL_REPOSITORY (serving/storage/gcs_uri.py parse_gs_prefix).
+check_repository_uri() {
+  local uri="$1" prefix
+  local format="--repository must be gs://BUCKET/PREFIX with a lowercase bucket name, got '$uri'"
+  [[ "$uri" =~ ^[A-Za-z][A-Za-z0-9+.-]*:// ]] ||
+    die "--repository must be gs://BUCKET/PREFIX, got '$uri'; to serve a local folder, copy it there: --repository gs://BUCKET/PREFIX --upload-repository $uri"
+  [[ "$uri" =~ ^gs://([^/]+)(/([^[:cntrl:]]*))?$ ]] || die "$format"
+  prefix="${BASH_REMATCH[3]}"
+  check_bucket "${BASH_REMATCH[1]}" "$uri" "$format"
+  while [[ "$prefix" == */ ]]; do prefix="${prefix%/}"; done
+  [[ -z "$prefix" ]] || check_object_name "$prefix" "$uri" --repository
+}
+
+# Bucket names: 3-63 characters (up to 222 when dotted, 63 per part) of a-z 0-9 - _ .
+# starting and ending with a letter or digit, and not starting with "goog".
+check_bucket() {
+  local bucket="$1" uri="$2" format="$3" part parts
   (( ${#bucket} >= 3 )) || die "bucket name shorter than 3 characters in '$uri' (Cloud Storage bucket names are 3-63)"
   (( ${#bucket} <= 222 )) || die "bucket name longer than 222 characters in '$uri'"
   [[ "$bucket" =~ ^[a-z0-9][a-z0-9._-]*[a-z0-9]$ ]] || die "$format"
@@ -351,7 +411,11 @@ check_model_uri() {
       die "bucket name '$bucket' has an empty or over-long dot-separated part in '$uri'"
   done
   [[ "$bucket" != goog* ]] || die "bucket names cannot start with 'goog': '$uri'"
-  [[ "$object" != */ ]] || die "$option names a folder, not an object: '$uri' (add the file name)"
+}
+
+# Object names (and prefixes): up to 1024 bytes, not "." or "..", no comma (--set-env-vars).
+check_object_name() {
+  local object="$1" uri="$2" option="$3"
   [[ "$object" != "." && "$object" != ".." ]] || die "object name '$object' is not allowed in '$uri'"
   (( $(LC_ALL=C; printf '%s' "${#object}") <= 1024 )) ||
     die "object name longer than 1024 bytes in $option"
@@ -398,7 +462,10 @@ elif [[ -n "$UPLOAD" ]]; then
     die "--upload needs a destination: --upload gs://BUCKET/OBJECT, or --model gs://BUCKET/OBJECT --upload FILE"
 fi
 [[ -z "$MODEL" ]] || check_model_uri "$MODEL" --model
-if [[ -n "$UPLOAD" ]]; then
+[[ -z "$REPOSITORY" ]] || check_repository_uri "$REPOSITORY"
+if [[ -n "$REPOSITORY" ]]; then
+  : # no single model: nothing bundled to check
+elif [[ -n "$UPLOAD" ]]; then
   check_tflite_file "$UPLOAD" --upload
 elif [[ -n "$MODEL_FILE" ]]; then
   check_tflite_file "$MODEL_FILE" --model
@@ -449,7 +516,7 @@ fi
 upload_files=("${SOURCE_DIR}/main.py" "${SOURCE_DIR}/requirements.txt" "${SOURCE_DIR}/serving")
 if [[ -n "$MODEL_FILE" ]]; then
   upload_files+=("$MODEL_FILE")
-elif [[ -z "$MODEL" && -f "$BUNDLED_MODEL" ]]; then
+elif [[ -z "$MODEL" && -z "$REPOSITORY" && -f "$BUNDLED_MODEL" ]]; then
   upload_files+=("$BUNDLED_MODEL")
 fi
 while IFS= read -r private_file; do
@@ -474,47 +541,84 @@ memory_bytes() {
 
 # --- memory: will --memory hold the model plus one request at the body limit? ------------
 # serving/estimate.py owns the rule (standard library only); the model is measured where this
-# script can see it: the bundled or local file shipped in the upload, or the file --upload
-# sends (then also downloaded into the instance's in-memory temp dir). A gs:// model that is
-# not uploaded is not measured here.
-estimate_model=""
-estimate_flags=()
-if [[ -n "$UPLOAD" ]]; then
-  estimate_model="$UPLOAD"
-  estimate_flags+=(--downloaded)
-elif [[ -n "$MODEL_FILE" ]]; then
-  estimate_model="$MODEL_FILE"
-elif [[ -z "$MODEL" ]]; then
-  estimate_model="$BUNDLED_MODEL"
+# script can see it: the bundled or local file shipped in the upload, the file --upload sends
+# (then also downloaded into the instance's in-memory temp dir), or a repository's largest
+# version (its folder, or its gs:// listing). A gs:// model not uploaded from here is not.
+estimate_args=()
+estimate_file=""  # a model file, measured here (its size)
+MEMORY_ESTIMATE=""
+if [[ -n "$UPLOAD_REPOSITORY" ]]; then
+  estimate_args=("--repository=${UPLOAD_REPOSITORY}")
+elif [[ -n "$REPOSITORY" ]]; then
+  REPOSITORY_PATTERN="${REPOSITORY%/}/*/*/model.tflite"
+  if [[ "$DRY_RUN" == 1 ]]; then
+    MEMORY_ESTIMATE="not measured in a dry run: deploy.sh lists ${REPOSITORY_PATTERN} (gcloud storage ls -l) and checks its largest version against --memory"
+  else
+    estimate_args=(--repository-listing=- "--repository-uri=${REPOSITORY}")
+  fi
+elif [[ -n "$UPLOAD" ]]; then
+  estimate_file="$UPLOAD"
+  estimate_args=(--downloaded)
+elif [[ -n "$MODEL_FILE" || -z "$MODEL" ]]; then
+  estimate_file="${MODEL_FILE:-$BUNDLED_MODEL}"
+else
+  MEMORY_ESTIMATE="not measured: $MODEL is not uploaded from here (pass --upload FILE to check it)"
 fi
 for pair in ${EXTRA_ENV[@]+"${EXTRA_ENV[@]}"}; do
   if [[ "$pair" =~ ^MAX_REQUEST_BYTES=([0-9]+)$ ]]; then
-    estimate_flags+=("--max-request-bytes=${BASH_REMATCH[1]}")
+    estimate_args+=("--max-request-bytes=${BASH_REMATCH[1]}")
   fi
 done
-MEMORY_ESTIMATE=""
-if [[ -z "$estimate_model" ]]; then
-  MEMORY_ESTIMATE="not measured: $MODEL is not uploaded from here (pass --upload FILE to check it)"
-elif ! command -v python3 >/dev/null 2>&1; then
+HAVE_PYTHON=0
+if command -v python3 >/dev/null 2>&1; then HAVE_PYTHON=1; fi
+[[ -z "$UPLOAD_REPOSITORY" || "$HAVE_PYTHON" == 1 ]] ||
+  die "--upload-repository needs python3 to check $UPLOAD_REPOSITORY as the function lists it before copying it"
+if [[ -z "$MEMORY_ESTIMATE" && "$HAVE_PYTHON" != 1 ]]; then
   MEMORY_ESTIMATE="not measured: python3 not found"
-else
-  model_bytes="$(wc -c <"$estimate_model" | tr -d '[:space:]')"
-  # Exit status 3: it does not fit. Any other failure (an old python3) only skips the check.
+elif [[ -z "$MEMORY_ESTIMATE" ]]; then
+  [[ -z "$estimate_file" ]] ||
+    estimate_args+=("--model-bytes=$(wc -c <"$estimate_file" | tr -d '[:space:]')")
+  # A gs:// repository: its versions' sizes, as Cloud Storage lists them (no objects: none).
+  listing=""
+  if [[ -n "${REPOSITORY_PATTERN:-}" ]]; then
+    ls_cmd=(gcloud storage ls -l "$REPOSITORY_PATTERN" "--project=${PROJECT}")
+    printf '+ %s\n' "$(quote_command "${ls_cmd[@]}")" >&2
+    status=0
+    listing="$("${ls_cmd[@]}" 2>&1)" || status=$?
+    if (( status != 0 )) && [[ "$listing" != *"matched no objects"* ]]; then
+      printf '%s\n%s: could not list the repository %s (above)\n' "$listing" "$PROG" "$REPOSITORY" >&2
+      exit "$status"
+    fi
+  fi
+  # Exit status 3: it does not fit; 4: the repository cannot be served. Any other failure
+  # (an old python3) only skips the check. Lines before the last: entries the function ignores.
   status=0
-  MEMORY_ESTIMATE="$(PYTHONPATH="$SOURCE_DIR" python3 -m serving.estimate \
-    "--model-bytes=${model_bytes}" "--memory=$(memory_bytes "$MEMORY")" "--workers=${WORKERS}" \
-    "--pool-per-worker=$(per_worker "$POOL_SIZE")" ${estimate_flags[@]+"${estimate_flags[@]}"} \
-    2>&1)" || status=$?
+  MEMORY_ESTIMATE="$(printf '%s' "$listing" | PYTHONPATH="$SOURCE_DIR" python3 -m serving.estimate \
+    "--memory=$(memory_bytes "$MEMORY")" "--workers=${WORKERS}" \
+    "--pool-per-worker=$(per_worker "$POOL_SIZE")" "${estimate_args[@]}" 2>&1)" || status=$?
+  if (( status == 0 || status == 3 || status == 4 )) && [[ "$MEMORY_ESTIMATE" == *$'\n'* ]]; then
+    while IFS= read -r line; do
+      printf '%s: warning: %s\n' "$PROG" "$line" >&2
+    done <<<"${MEMORY_ESTIMATE%$'\n'*}"
+  fi
+  MEMORY_ESTIMATE="${MEMORY_ESTIMATE##*$'\n'}"
   if (( status == 3 )); then
     die "--memory $MEMORY: $MEMORY_ESTIMATE"
+  elif (( status == 4 )); then
+    die "$MEMORY_ESTIMATE"  # names the folder or bucket, and what is wrong
   elif (( status != 0 )); then
-    MEMORY_ESTIMATE="not measured: python3 -m serving.estimate failed: ${MEMORY_ESTIMATE##*$'\n'}"
+    MEMORY_ESTIMATE="not measured: python3 -m serving.estimate failed: ${MEMORY_ESTIMATE}"
     printf '%s: warning: memory estimate %s\n' "$PROG" "$MEMORY_ESTIMATE" >&2
   fi
 fi
 
 # --- the commands -----------------------------------------------------------------------------
-env_vars="MODEL_NAME=${MODEL_NAME},MODEL_VERSION=${MODEL_VERSION}"
+# One model is named in the routes; a repository's models by their folders.
+if [[ -n "$REPOSITORY" ]]; then
+  env_vars="MODEL_REPOSITORY=${REPOSITORY}"
+else
+  env_vars="MODEL_NAME=${MODEL_NAME},MODEL_VERSION=${MODEL_VERSION}"
+fi
 env_vars+=",INTERPRETER_POOL_SIZE=$(per_worker "$POOL_SIZE"),INTERPRETER_THREADS=${THREADS}"
 # functions-framework's gunicorn: WORKERS processes of THREADS threads accept as many
 # requests as Cloud Run sends.
@@ -592,6 +696,10 @@ if [[ -n "$UPLOAD" ]]; then
   run gcloud storage cp "$UPLOAD" "$MODEL" "--project=${PROJECT}"
 fi
 [[ -z "$MODEL_FILE" ]] || stage_source "$FUNCTION_SOURCE"
+if [[ -n "$UPLOAD_REPOSITORY" ]]; then
+  # Adds and replaces objects, deletes none: versions removed locally stay in the bucket.
+  run gcloud storage rsync "$UPLOAD_REPOSITORY" "$REPOSITORY" --recursive "--project=${PROJECT}"
+fi
 run "${deploy_cmd[@]}"
 run "${boost_cmd[@]}"
 
@@ -642,6 +750,23 @@ fi
 auth_header='-H "Authorization: Bearer $(gcloud auth print-identity-token)"'
 [[ "$ALLOW_UNAUTHENTICATED" == 1 ]] && auth_header=""
 example_image='[[[0],[0],[0],[0],[0],[0],[0],[0]],[[0],[0],[0],[0],[0],[0],[0],[0]],[[0],[0],[0],[0],[0],[0],[0],[0]],[[0],[0],[0],[0],[0],[0],[0],[0]],[[0],[0],[0],[0],[0],[0],[0],[0]],[[0],[0],[0],[0],[0],[0],[0],[0]],[[0],[0],[0],[0],[0],[0],[0],[0]],[[0],[0],[0],[0],[0],[0],[0],[0]]]'
+if [[ -n "$REPOSITORY" ]]; then
+  cat <<EOF
+
+Deployed ${NAME} (${REGION}, project ${PROJECT}), serving the repository ${REPOSITORY}:
+  ${FUNCTION_URL}
+
+Ready check (lists the repository; no model loads):
+  curl ${auth_header:+$auth_header }${FUNCTION_URL}${READY_ROUTE}
+
+The models and versions served (Triton's repository index):
+  curl ${auth_header:+$auth_header }-X POST -d '{}' ${FUNCTION_URL}/v2/repository/index
+
+One model's versions and their states (TF Serving):
+  curl ${auth_header:+$auth_header }${FUNCTION_URL}/v1/models/NAME
+EOF
+  exit 0
+fi
 cat <<EOF
 
 Deployed ${NAME} (${REGION}, project ${PROJECT}):

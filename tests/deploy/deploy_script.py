@@ -37,6 +37,11 @@ def run_deploy(
     return run_offline([BASH, str(DEPLOY), *args], cwd=REPO, env=extra)
 
 
+def deploy_with(fake_dir: Path, *args: str, env: Mapping[str, str] | None = None):
+    """``deploy.sh ARGS`` for real, with the gcloud in ``fake_dir`` first on PATH."""
+    return run_deploy(*args, env=env, path=f"{fake_dir}{os.pathsep}{os.environ['PATH']}")
+
+
 def dry_run(*args: str, env: Mapping[str, str] | None = None) -> list[list[str]]:
     """The gcloud commands ``deploy.sh --dry-run ARGS`` prints, each as an argv list.
 
@@ -119,17 +124,19 @@ def deploy_command(
     model_version: str = "1",
     extra: Sequence[str] = (),
     source: str | None = None,
+    repository: str | None = None,
 ) -> list[str]:
     """The ``gcloud functions deploy`` argv deploy.sh should build, defaults unless given.
 
     ``workers`` defaults to the whole vCPUs in ``cpu`` (at least 1); concurrency and pool
-    size are per instance and split among the workers, rounded up.
+    size are per instance and split among the workers, rounded up. ``repository`` replaces
+    the single model's name and version with ``MODEL_REPOSITORY``.
     """
     if workers is None:
         workers = max(1, int(float(cpu.removesuffix("m")) / (1000 if cpu.endswith("m") else 1)))
+    named = [f"MODEL_NAME={model_name}", f"MODEL_VERSION={model_version}"]
     variables = [
-        f"MODEL_NAME={model_name}",
-        f"MODEL_VERSION={model_version}",
+        *([f"MODEL_REPOSITORY={repository}"] if repository else named),
         f"INTERPRETER_POOL_SIZE={math.ceil(pool_size / workers)}",
         f"INTERPRETER_THREADS={threads}",
         f"WORKERS={workers}",

@@ -139,3 +139,15 @@ def test_model_capacity_is_each_workers_share_of_what_the_runtime_and_a_request_
     assert model_capacity(two, 2, 1 * MIB) == 50 * MIB
     assert model_capacity(0, 1, 1 * MIB) is None  # memory unknown: no limit
     assert model_capacity(10 * MIB, 1, 1 * MIB) == 0  # nothing fits, never negative
+
+
+def test_the_estimate_of_a_repository_needs_only_the_standard_library(tmp_path):
+    """deploy.sh checks a local repository with the function's listing on a bare python3."""
+    version = tmp_path / "digits" / "3" / "model.tflite"
+    version.parent.mkdir(parents=True)
+    version.write_bytes(b"m" * 2 * MIB)
+    result = run_estimate(
+        f"--repository={tmp_path}", f"--memory={1024 * MIB}", "--workers=1", "--pool-per-worker=1"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("the largest version (digits/3, 2.0 MiB): about ")
