@@ -669,8 +669,91 @@ if [[ "$CPU_BOOST" == 1 ]]; then boost_cmd+=(--cpu-boost); else boost_cmd+=(--no
 describe_cmd=(gcloud functions describe "$NAME" "--project=${PROJECT}" "--region=${REGION}"
   "--format=value(serviceConfig.uri)")
 
+# --- what goes live (--dry-run) ---------------------------------------------------------------
+file_bytes() { wc -c <"$1" | tr -d '[:space:]'; }
+
+# A file's SHA-256, with whichever tool the machine has.
+sha256_of() {
+  local sum
+  if command -v sha256sum >/dev/null 2>&1; then
+    sum="$(sha256sum "$1")"
+  elif command -v shasum >/dev/null 2>&1; then
+    sum="$(shasum -a 256 "$1")"
+  elif [[ "$HAVE_PYTHON" == 1 ]]; then
+    sum="$(python3 -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' "$1")"
+  else
+    echo "not computed (no sha256sum, shasum or python3)"
+    return
+  fi
+  echo "${sum%% *}"
+}
+
+# The files the function's upload holds, one a line: what .gcloudignore keeps of the runtime
+# (tests/deploy/test_gcloudignore.py checks this against gcloud's own list), and the model.
+upload_listing() {
+  find "${SOURCE_DIR}/main.py" "${SOURCE_DIR}/requirements.txt" "${SOURCE_DIR}/serving" \
+    \( -name __pycache__ -o -name '.*' \) -prune -o -type f ! -name '*.py[cod]' -print
+  if [[ -n "$MODEL_FILE" ]]; then
+    printf '%s\n' "$MODEL_FILE"
+  elif [[ -z "$MODEL" && -z "$REPOSITORY" ]]; then
+    printf '%s\n' "$BUNDLED_MODEL"
+  fi
+}
+
+# The model line: what the function serves, where it comes from, its size and digest.
+describe_model() {
+  local file="" where
+  if [[ -n "$REPOSITORY" && -n "$UPLOAD_REPOSITORY" ]]; then
+    echo "the repository ${REPOSITORY}, copied there first from ${UPLOAD_REPOSITORY} (largest version: see memory)"
+    return
+  elif [[ -n "$REPOSITORY" ]]; then
+    echo "the repository ${REPOSITORY}, listed by the function when it starts (not uploaded from here)"
+    return
+  elif [[ -n "$UPLOAD" ]]; then
+    file="$UPLOAD" where="${MODEL}, copied there first from ${UPLOAD}"
+  elif [[ -n "$MODEL" ]]; then
+    echo "${MODEL}, downloaded by the function when it starts (not uploaded from here: size and sha256 not checked)"
+    return
+  elif [[ -n "$MODEL_FILE" ]]; then
+    file="$MODEL_FILE" where="${MODEL_FILE}, shipped in the upload as ${SHIPPED_PATH}"
+  else
+    file="$BUNDLED_MODEL" where="${BUNDLED_MODEL} (the bundled example), shipped in the upload"
+  fi
+  echo "${where}; $(file_bytes "$file") bytes, sha256 $(sha256_of "$file")"
+}
+
+# The upload line: how many files gcloud sends, and their size before compression.
+describe_upload() {
+  local path count=0 bytes=0 from="$SOURCE_DIR"
+  while IFS= read -r path; do
+    count=$((count + 1)) bytes=$((bytes + $(file_bytes "$path")))
+  done < <(upload_listing)
+  [[ -z "$MODEL_FILE" ]] || from="a temporary copy of ${SOURCE_DIR} with the model"
+  echo "${count} files, ${bytes} bytes before compression, from ${from}"
+}
+
+# The settings billed while no request comes: minimum instances and the warm-up job.
+describe_idle_billing() {
+  local billed="" instances=instances
+  (( 10#$MIN_INSTANCES != 1 )) || instances=instance
+  if (( 10#$MIN_INSTANCES > 0 )); then
+    billed="--min-instances ${MIN_INSTANCES}: ${MIN_INSTANCES} ${instances} of ${CPU} vCPU and ${MEMORY} kept running at all times, at Cloud Run's idle rate"
+  fi
+  if [[ -n "$WARMUP" ]]; then
+    billed+="${billed:+; }--warmup: Cloud Scheduler job ${WARMUP_JOB} calls ${READY_ROUTE} on \"${WARMUP}\" (UTC), a job fee plus each call's instance time"
+  fi
+  echo "${billed:-nothing: --min-instances 0 (scales to zero) and no warm-up job}"
+}
+
 if [[ "$DRY_RUN" == 1 ]]; then
-  printf '# %s --dry-run: nothing was run.\n# memory: %s\n# Commands, in order:\n' "$PROG" "$MEMORY_ESTIMATE" >&2
+  {
+    printf '# %s --dry-run: nothing was run. What would go live:\n' "$PROG"
+    printf '# model: %s\n' "$(describe_model)"
+    printf '# upload: %s\n' "$(describe_upload)"
+    printf '# memory: %s\n' "$MEMORY_ESTIMATE"
+    printf '# billed while idle: %s\n' "$(describe_idle_billing)"
+    printf '# Commands, in order:\n'
+  } >&2
 fi
 
 # The runtime files and the local model, in a folder of their own: .gcloudignore (copied)

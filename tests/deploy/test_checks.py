@@ -254,10 +254,10 @@ def test_malformed_project() -> None:
 
 
 def _path_without_gcloud(tmp_path) -> str:
-    """A PATH holding only the tools deploy.sh needs besides gcloud."""
+    """A PATH holding only the POSIX tools deploy.sh needs besides gcloud (no python3 either)."""
     bin_dir = tmp_path / "bin-no-gcloud"
     bin_dir.mkdir()
-    for tool in ("dirname", "cat", "find"):
+    for tool in ("dirname", "cat", "find", "wc", "tr", "od"):
         (bin_dir / tool).symlink_to(shutil.which(tool))
     return str(bin_dir)
 
@@ -274,6 +274,8 @@ def test_dry_run_needs_no_gcloud_when_project_given(tmp_path) -> None:
     result = run_deploy("--dry-run", "--project", PROJECT, path=_path_without_gcloud(tmp_path))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("gcloud functions deploy tflite-predict ")
+    assert "command not found" not in result.stderr
+    assert "\n# memory: not measured: python3 not found\n" in result.stderr
 
 
 def test_bundled_model_missing(tmp_path) -> None:

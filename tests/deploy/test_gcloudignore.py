@@ -38,6 +38,17 @@ def test_checkout_uploads_only_the_runtime() -> None:
     assert uploaded == RUNTIME_FILES | serving
 
 
+def test_the_dry_run_counts_the_files_gcloud_uploads() -> None:
+    """deploy.sh's upload line (files, bytes) is what gcloud computes from .gcloudignore."""
+    uploaded = files_for_upload(REPO)
+    size = sum((REPO / path).stat().st_size for path in uploaded)
+    result = run_deploy("--dry-run", "--project", PROJECT)
+    assert result.returncode == 0, result.stderr
+    assert f"\n# upload: {len(uploaded)} files, {size} bytes before compression, from {REPO}\n" in (
+        result.stderr
+    )
+
+
 def test_upload_is_small() -> None:
     uploaded = files_for_upload(REPO)
     assert "model/quantized_model.tflite" in uploaded
