@@ -606,6 +606,9 @@ elif [[ -z "$MEMORY_ESTIMATE" ]]; then
     die "--memory $MEMORY: $MEMORY_ESTIMATE"
   elif (( status == 4 )); then
     die "$MEMORY_ESTIMATE"  # names the folder or bucket, and what is wrong
+  elif (( status != 0 )) && [[ -n "$UPLOAD_REPOSITORY" ]]; then
+    # The folder must be checked before it is sent: no check, no upload.
+    die "--upload-repository $UPLOAD_REPOSITORY could not be checked (python3 3.10 or later is needed): python3 -m serving.estimate failed: ${MEMORY_ESTIMATE}"
   elif (( status != 0 )); then
     MEMORY_ESTIMATE="not measured: python3 -m serving.estimate failed: ${MEMORY_ESTIMATE}"
     printf '%s: warning: memory estimate %s\n' "$PROG" "$MEMORY_ESTIMATE" >&2

@@ -8,6 +8,7 @@ listing (the real ``gcloud storage ls -l`` against the storage emulator).
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -368,4 +369,24 @@ def test_the_listing_of_the_real_gcloud_against_the_storage_emulator(
         "plus one request at the body limit: about 250 MiB (46 MiB runtime, 2.0 MiB weights, "
         "2.0 MiB downloaded model, 200 MiB for one JSON request at the body limit); use "
         "--memory 512Mi or more, or a smaller body limit (--env MAX_REQUEST_BYTES=...)\n"
+    )
+
+
+def test_a_folder_that_cannot_be_checked_is_not_uploaded(tmp_path: Path, folder: Path) -> None:
+    """An old python3 cannot run the check: the folder is not sent unchecked."""
+    bin_dir = tmp_path / "old-python"
+    bin_dir.mkdir()
+    python = bin_dir / "python3"
+    python.write_text(
+        '#!/bin/sh\necho "TypeError: unsupported operand type(s) for |" >&2\nexit 1\n'
+    )
+    python.chmod(0o755)
+    result = run_deploy(
+        "--dry-run", "--project", PROJECT, "--repository", REPOSITORY,
+        "--upload-repository", str(folder), path=f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+    )  # fmt: skip
+    refused(
+        result,
+        f"--upload-repository {folder} could not be checked (python3 3.10 or later is needed): "
+        "python3 -m serving.estimate failed: TypeError: unsupported operand type(s) for |",
     )
