@@ -648,8 +648,8 @@ if [[ -n "$MODEL_FILE" ]]; then
     FUNCTION_SOURCE="$STAGE_VAR"
   else
     FUNCTION_SOURCE="$(mktemp -d "${TMPDIR:-/tmp}/deploy.sh.XXXXXX")"
-    # shellcheck disable=SC2064  # the folder's name is fixed now
-    trap "rm -rf '${FUNCTION_SOURCE}'" EXIT
+    remove_staged_source() { rm -rf "$FUNCTION_SOURCE"; }
+    trap remove_staged_source EXIT
   fi
 fi
 deploy_cmd=(gcloud functions deploy "$NAME" --gen2 "--project=${PROJECT}" "--region=${REGION}"
@@ -863,12 +863,24 @@ Ready check (loads the model):
 
 Model metadata (input names and shapes, Open Inference Protocol):
   curl ${auth_header:+$auth_header }${FUNCTION_URL}/v2/models/${MODEL_NAME}
+EOF
+# The example body fits the bundled digits model only.
+if [[ -z "$MODEL_FILE$MODEL" || "$UPLOAD" == "$BUNDLED_MODEL" ]]; then
+  cat <<EOF
 
 Predict, TF Serving REST (example input for the bundled 8x8x1 digits model):
   curl ${auth_header:+$auth_header }-H "Content-Type: application/json" \\
     -d '{"instances": [${example_image}]}' \\
     ${FUNCTION_URL}/v1/models/${MODEL_NAME}:predict
 EOF
+else
+  cat <<EOF
+
+Predict, TF Serving REST (instances shaped as the metadata above says):
+  curl ${auth_header:+$auth_header }-H "Content-Type: application/json" \\
+    -d '{"instances": [...]}' ${FUNCTION_URL}/v1/models/${MODEL_NAME}:predict
+EOF
+fi
 if [[ -n "$WARMUP" ]]; then
   printf '\nWarm-up: scheduler job %s (%s) calls %s%s on "%s" (UTC).\n' \
     "$WARMUP_JOB" "$WARMUP_LOCATION" "$FUNCTION_URL" "$READY_ROUTE" "$WARMUP"

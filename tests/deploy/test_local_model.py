@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.deploy import fake_gcloud
 from tests.deploy.deploy_script import (
     PROJECT,
     REPO,
@@ -19,6 +20,7 @@ from tests.deploy.deploy_script import (
     TFLITE_HEADER,
     boost_command,
     deploy_command,
+    deploy_with,
     describe_command,
     dry_run,
     run_deploy,
@@ -214,3 +216,17 @@ def test_the_pasted_dry_run_stages_the_same_folder(tmp_path: Path, model: Path) 
     assert sha256(source / "model" / "my_model.tflite") == sha256(model)
     ignore = (source / ".gcloudignore").read_text()
     assert ignore == (REPO / ".gcloudignore").read_text() + "!/model/my_model.tflite\n"
+
+
+def test_the_deployed_message_gives_no_digits_example_for_another_model(
+    fake_dir: Path, model: Path
+) -> None:
+    result = deploy_with(fake_dir, "--project", PROJECT, "--model", str(model))
+    assert result.returncode == 0, result.stderr
+    assert "bundled 8x8x1 digits model" not in result.stdout
+    assert (
+        "Predict, TF Serving REST (instances shaped as the metadata above says):\n"
+        '  curl -H "Authorization: Bearer $(gcloud auth print-identity-token)" '
+        '-H "Content-Type: application/json" \\\n'
+        f"    -d '{{\"instances\": [...]}}' {fake_gcloud.FUNCTION_URL}/v1/models/model:predict\n"
+    ) in result.stdout
