@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command from checkout to a live, authenticated Cloud Function (2nd gen) serving the
-# TFLite model, with an optional Cloud Scheduler warm-up. `./deploy.sh --help` lists every
-# setting; `./deploy.sh --dry-run` prints the gcloud commands without running any.
+# TFLite model (or a model repository), with an optional Cloud Scheduler warm-up.
+# `./deploy.sh --help` lists every setting; `./deploy.sh --dry-run` says what would go live and
+# prints the commands without running any. The manual: docs/deploy.md.
 set -euo pipefail
 
 readonly PROG="deploy.sh"
@@ -39,10 +40,11 @@ Function
 
 Resources and scaling
   --memory SIZE               DEPLOY_MEMORY             default: 1Gi  (k, M, G, Ki, Mi, Gi). Checked
-                              first: a size that cannot hold the model (the bundled or
-                              --upload file) plus one JSON request at the body limit is
-                              refused with the estimate and a size that fits; --dry-run
-                              prints the estimate (python3 -m serving.estimate)
+                              first: a size that cannot hold the model (the bundled, local
+                              or --upload file; a repository's largest version) plus one
+                              JSON request at the body limit is refused with the estimate
+                              and a size that fits; --dry-run prints the estimate
+                              (python3 -m serving.estimate)
   --cpu N                     DEPLOY_CPU                default: 1    (e.g. 0.5, 1, 2, 2000m)
   --concurrency N             DEPLOY_CONCURRENCY        default: the pool size
                               (requests per instance; above 1 needs --cpu of at least 1)
@@ -103,8 +105,10 @@ Warm-up (Cloud Scheduler calls GET /v2/health/ready with an OIDC token)
 Access and mode
   --allow-unauthenticated     make the function public (flag only, no environment fallback:
                               public access must be asked for explicitly)
-  --dry-run                   DEPLOY_DRY_RUN=1          print the gcloud commands, quoted for
-                              pasting, and run none
+  --dry-run                   DEPLOY_DRY_RUN=1          run nothing: say what would go live (the
+                              model with its size and sha256, the upload, the memory
+                              estimate, what bills while idle) and print the commands,
+                              quoted for pasting
   -h, --help                  this help
 
 Exit status: 0 on success, 2 when a check fails (the message names the setting), otherwise
