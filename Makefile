@@ -94,14 +94,18 @@ pytest-batch: $(BATCH)/.installed $(DEV)/.installed
 		tests/test_main.py::test_importing_main_loads_nothing_heavy
 
 # Every environment, built in parallel (each pip's output is kept whole by --output-sync);
-# then the test runs, one after another, so their output reads in order.
+# then the test runs, two at a time (the dev run, the longest, beside the others in turn:
+# their servers wait on sockets as much as they compute), each one's output kept whole.
+# TEST_JOBS=1 runs them one after another.
+TEST_JOBS ?= 2
 ENVS := $(DEV)/.installed $(LEGACY)/.installed .venv-py312/.installed .venv-py313/.installed \
 	$(BATCH)/.installed
 envs:
 	$(MAKE) -j $(words $(ENVS)) --output-sync=target $(ENVS)
 
 test: envs
-	$(MAKE) lint pytest pytest-legacy pytest-py312 pytest-py313 pytest-batch
+	$(MAKE) -j $(TEST_JOBS) --output-sync=target pytest lint pytest-legacy pytest-py312 \
+		pytest-py313 pytest-batch
 
 # Rebuild model/quantized_model.tflite: train the digits CNN (fixed seed), quantize via the CLI.
 model: $(DEV)/.installed
@@ -111,7 +115,7 @@ model: $(DEV)/.installed
 examples: $(DEV)/.installed
 	$(DEV)/bin/python model/examples/make_examples.py
 
-# Side-by-side benchmark (README "Benchmarks"): writes bench/results.md, .json and .png.
+# Side-by-side benchmark (docs/benchmarks.md): writes bench/results.md, .json and .png.
 bench: $(DEV)/.installed $(RUNTIME)/.installed
 	$(DEV)/bin/python -m bench
 

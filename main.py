@@ -1,21 +1,9 @@
-"""Cloud Function entry point (target ``predict``): hand the request to the serving runtime.
+"""Cloud Function entry point (target ``predict``), as deployed from this folder.
 
-Importing this module loads nothing heavy; the model is loaded on the first request
-that needs it and reused by every warm request (see ``serving.runtime``).
+The function is :func:`serving.function.main.predict`, so that the installed package
+(``python -m serving``) serves the same one. Importing this module loads nothing heavy.
 """
 
-import flask
-import functions_framework
-from werkzeug.exceptions import HTTPException
+from serving.function.main import predict
 
-from serving.http import app
-
-
-@functions_framework.http
-def predict(request: flask.Request) -> flask.Response:
-    """TensorFlow Serving REST and Open Inference Protocol routes for the served model."""
-    return app.handle(request)
-
-
-# functions-framework answers /favicon.ico and /robots.txt itself (404): in JSON too.
-functions_framework.errorhandler(HTTPException)(app.framework_error)
+__all__ = ["predict"]

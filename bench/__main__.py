@@ -93,6 +93,7 @@ def _write(path: Path, data: bytes) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Parse the options, measure everything, print and write the results."""
+    servers.stop_on_sigterm()
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Measure the function against Flask + TensorFlow and load-per-request, "

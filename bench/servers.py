@@ -29,6 +29,16 @@ RUNTIME_VENV = REPO / ".venv-runtime"
 GUNICORN_THREADS = (os.cpu_count() or 1) * 4
 
 
+def stop_on_sigterm() -> None:
+    """Make SIGTERM exit through ``finally`` blocks, so that every started server is stopped:
+    each runs in its own session, which a signal to the benchmark's process group misses."""
+
+    def exit_cleanly(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, exit_cleanly)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:

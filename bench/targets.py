@@ -1,4 +1,4 @@
-"""The targets the README reports against, checked on one run's figures.
+"""The targets bench/results.md reports against, checked on one run's figures.
 
 Every target yields a row, met or not: a miss is a ``MISS`` with its figure, never dropped.
 Ratios compare figures measured in the same run. Targets come from issues 2, 3, 5, 8 and 11.
@@ -32,7 +32,7 @@ def cold(results: dict, key: str) -> float:
 
 
 def evaluate(results: dict) -> list[Target]:
-    """All targets, in the README's order."""
+    """All targets, in the order bench/results.md lists them."""
     servers = results["servers"]
     fn, tf = servers["fn_digits"], servers["tf_digits"]
     fn_cold, tf_cold = cold(results, "fn_digits"), cold(results, "tf_digits")

@@ -19,7 +19,7 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import weights
+from bench import servers, weights
 from bench.__main__ import BUNDLED, REPO, _write, build_models, machine
 from bench.plan import FULL, QUICK
 from bench.report import _table
@@ -314,6 +314,7 @@ def _worktree(revision: str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
+    servers.stop_on_sigterm()
     parser = argparse.ArgumentParser(prog="python -m bench.weights", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small MLPs, fewer requests")
     parser.add_argument("--out", type=Path, help="output directory")

@@ -1,8 +1,13 @@
 """Serve a TFLite model: the Cloud Function's runtime, also usable as a Python API.
 
+>>> import numpy as np
 >>> from serving import Model
 >>> with Model.load("model/quantized_model.tflite") as model:
+...     images = np.zeros((3, 8, 8, 1), np.float32)
 ...     probabilities = model.predict({"pixels": images})["probabilities"]
+
+``python -m serving`` serves a model over HTTP from any folder (:mod:`serving.__main__`);
+docs/serving.md has the rest.
 
 Importing the package loads nothing: not numpy, an interpreter, TensorFlow or
 google-cloud-storage. The names below are imported on first use, so standard-library

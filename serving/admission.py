@@ -5,8 +5,8 @@ request is admitted only when its estimated cost fits the budget next to the req
 already running; otherwise it waits (at most ``ADMISSION_TIMEOUT_SECONDS``), then gets
 503 with ``Retry-After``. One that could never fit is refused with 413 at once.
 
-The costs per body byte are measured (``bench.reliability.cost_per_byte``; README
-"Reliability"): peak Python allocations while a body is decoded and run, divided by its
+The costs per body byte are measured (``bench.reliability.cost_per_byte``;
+docs/reliability.md): peak Python allocations while a body is decoded and run, divided by its
 size, rounded up.
 """
 

@@ -12,6 +12,8 @@ This module is the one owner of those rules:
 - :func:`anonymous_bytes` measures a process (``Pss_Anon`` of ``/proc/PID/smaps_rollup``);
 - :class:`ModelFootprint` is what one loaded model costs, as the model layer measured it;
 - :func:`request_budget` is what a worker may admit for requests once the model is in;
+- :func:`repository_shares` splits a worker's memory between a repository's models and
+  its requests;
 - :func:`estimate` is what ``deploy.sh`` checks ``--memory`` against before deploying
   (through :mod:`serving.estimate`, which like this module needs only the standard library).
 """
@@ -113,18 +115,38 @@ def request_budget(memory_limit: int, workers: int, footprint: ModelFootprint | 
     return max(MIN_REQUEST_BUDGET, int(left * BUDGET_FRACTION) // workers)
 
 
-def model_capacity(memory_limit: int, workers: int, max_request_bytes: int) -> int | None:
-    """Bytes of models one worker may hold (a repository's loaded versions); None: no limit.
+@dataclass(frozen=True)
+class RepositoryShares:
+    """One worker's shares of the instance's memory when it serves a model repository.
 
-    What the instance has once its runtime and one JSON request at the body limit are
-    counted (as :func:`estimate` counts them), split evenly between the workers: each
-    worker loads its own versions, so the shares bound the sum whatever each one holds.
+    ``models``: bytes its loaded versions may hold (None: memory unknown, no limit);
+    ``requests``: bytes of request memory it admits at once (0: no budget).
+    """
+
+    models: int | None
+    requests: int
+
+
+def repository_shares(
+    memory_limit: int, workers: int, max_request_bytes: int, request_budget: int = 0
+) -> RepositoryShares:
+    """How a repository's models and its requests split the instance, fixed from the start.
+
+    The request budget is set aside first: ``request_budget`` per worker when given
+    (``REQUEST_MEMORY_BUDGET_BYTES``), else one JSON request at the body limit for the
+    whole instance, split between the workers (at least ``MIN_REQUEST_BUDGET`` each). What
+    the runtime and those budgets leave is split evenly between the workers for models:
+    each worker loads its own versions, so the shares bound the sum whatever each one
+    holds. Unlike single-model mode, the request budget does not grow back when models
+    leave: a load never waits for requests, nor a request for a load.
     """
     if not memory_limit:
-        return None
-    left = memory_limit - INSTANCE_BASE_BYTES - WORKER_BASE_BYTES * workers
-    left -= cost(BodyForm.JSON, max_request_bytes)
-    return max(0, left // workers)
+        return RepositoryShares(None, request_budget)
+    requests = request_budget or max(
+        MIN_REQUEST_BUDGET, cost(BodyForm.JSON, max_request_bytes) // workers
+    )
+    left = memory_limit - INSTANCE_BASE_BYTES - workers * (WORKER_BASE_BYTES + requests)
+    return RepositoryShares(max(0, left // workers), requests)
 
 
 @dataclass(frozen=True)

@@ -3,14 +3,19 @@
 Warm requests reuse the loaded :class:`Model`. Concurrent first requests wait for the
 single load in progress. When a load fails, the requests that waited for it get its
 error, and the next request to arrive tries again: a failure never sticks.
+
+With ``MODEL_REPOSITORY`` set, the process serves a :class:`serving.repository.Repository`
+instead (:attr:`Runtime.repository`), whose versions follow the same rules each.
 """
 
 from __future__ import annotations
 
 import enum
 import logging
+import threading
 import time
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from serving import logs, overrides
 from serving.admission import MemoryBudget
@@ -19,8 +24,11 @@ from serving.memory import ModelFootprint
 from serving.model import Model
 from serving.model.weight_cache import CacheState
 from serving.once import Once
-from serving.settings import ConfigError, Settings
+from serving.settings import Settings
 from serving.storage import source
+
+if TYPE_CHECKING:
+    from serving.repository import Repository
 
 
 class ModelState(enum.Enum):
@@ -47,6 +55,8 @@ class Runtime:
         self._settings = settings
         self._once: Once[Loaded] = Once()
         self._budget: MemoryBudget | None = None
+        self._repository: Repository | None = None
+        self._repository_lock = threading.Lock()
 
     @property
     def budget(self) -> MemoryBudget:
@@ -55,6 +65,20 @@ class Runtime:
             settings = self.settings
             self._budget = MemoryBudget(settings.request_budget(), settings.admission_timeout)
         return self._budget
+
+    @property
+    def repository(self) -> Repository | None:
+        """The model repository (``MODEL_REPOSITORY``), made on first use but not listed;
+        None in single-model mode."""
+        settings = self.settings
+        if not settings.model_repository:
+            return None
+        with self._repository_lock:
+            if self._repository is None:
+                from serving.repository import Repository  # not on single-model mode's path
+
+                self._repository = Repository(settings)
+            return self._repository
 
     @property
     def settings(self) -> Settings:
@@ -75,7 +99,9 @@ class Runtime:
         return ModelState.START, None
 
     def load(self) -> Loaded:
-        """The model, loading it now if no load has succeeded yet."""
+        """The model, loading it now if no load has succeeded yet (single-model mode)."""
+        if self.settings.model_repository:  # a bug, never the bundled model in its place
+            raise RuntimeError("Runtime.load() with MODEL_REPOSITORY set: use .repository")
         loaded, made = self._once.get(self._load_now)
         return loaded if made else Loaded(loaded.model, None)
 
@@ -83,13 +109,6 @@ class Runtime:
         started = time.perf_counter()
         try:
             settings = self.settings
-            if settings.model_repository:
-                # Not the bundled model in its place: the operator asked for the repository.
-                raise ConfigError(
-                    f"MODEL_REPOSITORY={settings.model_repository!r} is not served over HTTP "
-                    "yet (docs/repository.md); use the Python API (serving.repository), or "
-                    "MODEL_PATH for one model"
-                )
             fetched = source.fetch(
                 settings.model_path, cache_dir=settings.cache_dir, timeout=settings.gcs_timeout
             )

@@ -145,11 +145,21 @@ class Settings:
         """Bytes of request memory this process admits at once (0: no budget).
 
         ``REQUEST_MEMORY_BUDGET_BYTES`` when set; else a share of what the instance's memory
-        leaves after the model's ``footprint`` (:func:`serving.memory.request_budget`).
+        leaves after the model's ``footprint`` (:func:`serving.memory.request_budget`). With
+        a repository, the share set aside for requests from the start
+        (:func:`serving.memory.repository_shares`).
         """
+        if self.model_repository:
+            return self.repository_shares().requests
         if self.request_memory_budget:
             return self.request_memory_budget
         return memory.request_budget(self.memory_limit, self.workers, footprint)
+
+    def repository_shares(self) -> memory.RepositoryShares:
+        """One worker's memory for a repository's models and for its requests."""
+        return memory.repository_shares(
+            self.memory_limit, self.workers, self.max_request_bytes, self.request_memory_budget
+        )
 
     def load_options(self) -> dict[str, Any]:
         """The keyword arguments of :meth:`serving.model.Model.load` these settings give."""

@@ -72,3 +72,10 @@ def picture_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """RGB picture classifiers with TFLite metadata, made by the converter CLI (see
     tests/picture_models.py): ``float32.tflite``, ``int8.tflite`` and ``labels.txt``."""
     return _built(tmp_path_factory.mktemp("picture-models"), "picture_models.py")
+
+
+@pytest.fixture(scope="session")
+def repository_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``mlp_0.tflite`` .. ``mlp_3.tflite``: distinct 6.3 MB float32 models (see
+    tests/repository_models.py), for the repository's memory tests and benchmarks."""
+    return _built(tmp_path_factory.mktemp("repository-models"), "repository_models.py")

@@ -60,10 +60,14 @@ def _handle(request: flask.Request, runtime: Runtime) -> flask.Response:
     def admit(size: int) -> None:
         held.append(runtime.budget.acquire(cost(form, size), what="this request"))
 
-    def read_body() -> bytes:
+    def read_body(allow_empty: bool = False) -> bytes:
         settings = runtime.settings
         return body.read(
-            request, limit=settings.max_request_bytes, timeout=settings.body_timeout, admit=admit
+            request,
+            limit=settings.max_request_bytes,
+            timeout=settings.body_timeout,
+            admit=admit,
+            allow_empty=allow_empty,
         )
 
     call = Call(
@@ -96,6 +100,7 @@ def _handle(request: flask.Request, runtime: Runtime) -> flask.Response:
         content = orjson.dumps({"error": error, "request_id": request_id})
         logs.log(logging.ERROR, f"unexpected failure: {e!r}", exc_info=True, request_id=request_id)
     finally:
+        call.release()  # the repository versions it leased
         for amount in held:
             runtime.budget.release(amount)
     total_ms = (time.perf_counter() - started) * 1000

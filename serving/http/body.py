@@ -50,13 +50,16 @@ def encoding_of(header: str | None) -> Encoding:
     return found
 
 
-def read(request: flask.Request, *, limit: int, timeout: float, admit: Admit) -> bytes:
+def read(
+    request: flask.Request, *, limit: int, timeout: float, admit: Admit, allow_empty: bool = False
+) -> bytes:
     """The request body, decoded from its ``Content-Encoding``, at most ``limit`` bytes.
 
     Raises :class:`UnsupportedMediaType` (415), :class:`PayloadTooLarge` (413; a declared
     length over the limit before anything is read), whatever ``admit`` raises (503 when
     the memory budget is full), :class:`RequestTimeout` (408) when the body takes longer
-    than ``timeout`` seconds, or :class:`BadRequest` (400) for an empty or corrupt body.
+    than ``timeout`` seconds, or :class:`BadRequest` (400) for a corrupt body, or an empty
+    one unless ``allow_empty`` (a body that may be left out: the repository index's).
     """
     sock: socket.socket | None = request.environ.get("gunicorn.socket")
     encoding = encoding_of(request.headers.get("Content-Encoding"))
@@ -78,7 +81,7 @@ def read(request: flask.Request, *, limit: int, timeout: float, admit: Admit) ->
         raise
     if encoding is not Encoding.IDENTITY:
         data = inflate(data, encoding, limit)
-    if not data.strip():
+    if not data.strip() and not allow_empty:
         raise BadRequest("request body is empty")
     return data
 

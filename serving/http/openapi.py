@@ -21,6 +21,7 @@ from serving.http.operations import Body, Operation, Route, Tag
 from serving.protocol import images, v2, v2_binary
 from serving.protocol.classify import DEFAULT_TOP_K
 from serving.protocol.datatypes import Datatype
+from serving.repository.states import VersionState
 from serving.runtime import ModelState
 from serving.settings import NAME_PATTERN
 
@@ -37,6 +38,11 @@ def _ref(name: str) -> Schema:
 def _object(properties: Schema, *required: str, **more: Any) -> Schema:
     return {"type": "object", "properties": properties, "required": list(required), **more}
 
+
+# A single model's states, then the ones only a repository's versions reach (END...).
+_TF_STATES = list(
+    dict.fromkeys([s.value for s in ModelState] + [s.tf_serving for s in VersionState])
+)
 
 _SCHEMAS: dict[str, Schema] = {
     "Error": _object(
@@ -171,7 +177,7 @@ _SCHEMAS: dict[str, Schema] = {
                 "items": _object(
                     {
                         "version": {"type": "string"},
-                        "state": {"enum": [state.value for state in ModelState]},
+                        "state": {"enum": _TF_STATES},
                         "status": _object(
                             {
                                 "error_code": {"type": "string"},
@@ -431,6 +437,30 @@ _SCHEMAS: dict[str, Schema] = {
         "version",
         "extensions",
     ),
+    "RepositoryIndexRequest": {
+        **_object(
+            {"ready": {"type": "boolean", "description": "true: the loaded versions only"}},
+            additionalProperties=False,
+        ),
+        "description": "An empty body is `{}` (tritonclient sends none).",
+    },
+    "RepositoryIndex": {
+        "type": "array",
+        "description": "Every version the repository serves (a single model: itself). A "
+        "version not loaded yet is UNAVAILABLE and loads on its first request; a model that "
+        "models.json keeps out has no version and the problem as its reason.",
+        "items": _object(
+            {
+                "name": {"type": "string"},
+                "version": {"type": "string"},
+                "state": {"enum": list(dict.fromkeys(s.triton for s in VersionState))},
+                "reason": {"type": "string"},
+            },
+            "name",
+            "state",
+            "reason",
+        ),
+    },
     "Live": _object({"live": {"const": True}}, "live"),
     "Ready": _object({"ready": {"const": True}}, "ready"),
     "ModelReady": _object({"name": {"type": "string"}, "ready": {"const": True}}, "name", "ready"),
@@ -439,7 +469,7 @@ _SCHEMAS: dict[str, Schema] = {
 
 _ERROR_STATUSES = {
     400: "The body is malformed or does not fit the model (names the field and the problem).",
-    404: "No such model, version or path.",
+    404: "No such model, version, label or path (names the ones that exist).",
     405: "The path exists, not for this method; `Allow` lists the methods (any route, for any "
     "method its operations do not list).",
     408: "The body did not arrive within BODY_TIMEOUT_SECONDS; the connection is closed.",
@@ -448,7 +478,8 @@ _ERROR_STATUSES = {
     415: "A Content-Encoding or picture type the server cannot decode.",
     500: "An unexpected failure (the traceback is in the logs under `request_id`), or a "
     "misconfigured setting (named).",
-    503: "The model cannot be loaded (the next request tries again), or the request's "
+    503: "The model cannot be loaded (the next request tries again), a repository's "
+    "models.json is unusable or its version does not fit in memory, or the request's "
     "memory did not fit the budget within ADMISSION_TIMEOUT_SECONDS (`Retry-After` says when "
     "to try again).",
 }
@@ -487,9 +518,20 @@ def _parameter(name: str, where: str, description: str, schema: Schema) -> Schem
 
 _SEGMENT: Schema = {"type": "string", "pattern": f"^{NAME_PATTERN}$"}
 _PATH_PARAMETERS = {
-    "name": _parameter("name", "path", "the served model's name (MODEL_NAME)", _SEGMENT),
+    "name": _parameter(
+        "name", "path", "the served model's name (MODEL_NAME), or a repository's model", _SEGMENT
+    ),
     "version": _parameter(
-        "version", "path", "the served model's version (MODEL_VERSION)", _SEGMENT
+        "version",
+        "path",
+        "the served model's version (MODEL_VERSION); in a repository, a version number",
+        _SEGMENT,
+    ),
+    "label": _parameter(
+        "label",
+        "path",
+        "a version label of the repository's models.json (TensorFlow Serving's labels)",
+        _SEGMENT,
     ),
 }
 _CONTENT_ENCODING = _parameter(
@@ -534,6 +576,10 @@ _BODIES: dict[Body, Schema] = {
         },
     },
     Body.REGRESS: {"required": True, "content": {_JSON: {"schema": _ref("RegressRequest")}}},
+    Body.INDEX: {
+        "required": False,
+        "content": {_JSON: {"schema": _ref("RepositoryIndexRequest")}},
+    },
     Body.INFER: {
         "required": True,
         "description": "JSON; or, with the binary tensor data extension, a JSON header of "
@@ -546,7 +592,7 @@ _BODIES: dict[Body, Schema] = {
 }
 
 
-def _operation(op: Operation, template: str, versioned: bool) -> Schema:
+def _operation(op: Operation, template: str, variant: str) -> Schema:
     """One operation of the document, from the route table's entry."""
     content: Schema = {_JSON: {"schema": _ref(op.answer)}}
     if op.body is Body.INFER:
@@ -564,7 +610,7 @@ def _operation(op: Operation, template: str, versioned: bool) -> Schema:
     operation: Schema = {
         "summary": op.summary,
         "tags": [op.tag.value],
-        "operationId": op.operation_id + ("_version" if versioned else ""),
+        "operationId": op.operation_id + variant,
         "responses": {
             "200": {"description": "OK", "content": content},
             **{str(s): {"$ref": f"#/components/responses/{s}"} for s in (*op.errors, 405)},
@@ -581,9 +627,10 @@ def _paths(routes: tuple[Route, ...]) -> dict[str, Schema]:
     paths: dict[str, Schema] = {}
     for route in routes:
         for template in route.templates():
-            versioned = "{version}" in template
+            variant = "_version" if "{version}" in template else ""
+            variant = "_label" if "{label}" in template else variant
             paths[template] = {
-                method.lower(): _operation(op, template, versioned)
+                method.lower(): _operation(op, template, variant)
                 for method, op in route.methods.items()
             }
     return paths

@@ -35,6 +35,7 @@ class Body(enum.Enum):
     CLASSIFY = "classify"  # Classify examples or one raw picture
     REGRESS = "regress"  # Regress examples
     INFER = "infer"  # V2 JSON or JSON header + binary tensors
+    INDEX = "index"  # Triton's repository index request: {} or {"ready": true}, or none
 
 
 @dataclass(frozen=True)
@@ -56,33 +57,40 @@ class Operation:
 
 @dataclass(frozen=True, eq=False)  # compared (and hashed) by identity: the table is fixed
 class Route:
-    """A path template; ``versioned`` routes are also served under ``/versions/{version}``."""
+    """A path template; ``versioned`` routes are also served under ``/versions/{version}``,
+    and ``labelled`` ones (TF Serving's) under ``/labels/{label}`` too."""
 
     path: str
     methods: dict[str, Operation]
     versioned: bool = False
+    labelled: bool = False
     pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "pattern", _compile(self.path, self.versioned))
+        object.__setattr__(self, "pattern", _compile(self.path, self.versioned, self.labelled))
 
     def templates(self) -> tuple[str, ...]:
-        """The OpenAPI paths of this route: plain, then with the version."""
-        if not self.versioned:
-            return (self.path,)
-        return self.path, self.path.replace("{name}", "{name}/versions/{version}", 1)
+        """The OpenAPI paths of this route: plain, with the version, with the label."""
+        after = [v for v, on in zip(_SUFFIXES, (self.versioned, self.labelled), strict=True) if on]
+        return self.path, *(self.path.replace("{name}", "{name}" + a, 1) for a in after)
 
 
-def _compile(path: str, versioned: bool) -> re.Pattern[str]:
-    """``{name}`` (and an optional ``/versions/{version}``) as groups, the rest literal."""
+_SUFFIXES = ("/versions/{version}", "/labels/{label}")
+
+
+def _compile(path: str, versioned: bool, labelled: bool) -> re.Pattern[str]:
+    """``{name}`` (and an optional ``/versions/{version}`` or ``/labels/{label}``) as
+    groups, the rest literal."""
     parts = re.split(r"(\{name\})", path)
-    version = rf"(?:/versions/(?P<version>{NAME_PATTERN}))?" if versioned else ""
+    choices = [rf"/versions/(?P<version>{NAME_PATTERN})"] if versioned else []
+    choices += [rf"/labels/(?P<label>{NAME_PATTERN})"] if labelled else []
+    after = f"(?:{'|'.join(choices)})?" if choices else ""
     regex = "".join(
-        rf"(?P<name>{NAME_PATTERN}){version}" if part == "{name}" else re.escape(part)
+        rf"(?P<name>{NAME_PATTERN}){after}" if part == "{name}" else re.escape(part)
         for part in parts
     )
     return re.compile(regex)
 
 
-GET_ERRORS = (404, 500, 503)
+GET_ERRORS = (400, 404, 500, 503)  # 400: a repository version that is not a number
 POST_ERRORS = (400, 404, 408, 413, 415, 500, 503)

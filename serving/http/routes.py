@@ -37,7 +37,12 @@ def openapi_document(call: ep.Call) -> ep.Reply:
 _TF, _V2 = Tag.TF_SERVING, Tag.V2
 
 _STATUS = Operation(
-    ep.tf_status, "tf_status", "Model status (loads the model)", _TF, "ModelStatus", (404, 500)
+    ep.tf_status,
+    "tf_status",
+    "Model status: one model loads; a repository's versions are reported as they are",
+    _TF,
+    "ModelStatus",
+    (400, 404, 500, 503),
 )
 _PREDICT = Operation(
     ep.tf_predict,
@@ -58,7 +63,7 @@ ROUTES: tuple[Route, ...] = (
             "POST": replace(_PREDICT, operation_id="tf_root_predict"),
         },
     ),
-    Route("/v1/models/{name}", {"GET": _STATUS}, versioned=True),
+    Route("/v1/models/{name}", {"GET": _STATUS}, versioned=True, labelled=True),
     Route(
         "/v1/models/{name}/metadata",
         {
@@ -67,8 +72,9 @@ ROUTES: tuple[Route, ...] = (
             )
         },
         versioned=True,
+        labelled=True,
     ),
-    Route("/v1/models/{name}:predict", {"POST": _PREDICT}, versioned=True),
+    Route("/v1/models/{name}:predict", {"POST": _PREDICT}, versioned=True, labelled=True),
     Route(
         "/v1/models/{name}:classify",
         {
@@ -84,6 +90,7 @@ ROUTES: tuple[Route, ...] = (
             )
         },
         versioned=True,
+        labelled=True,
     ),
     Route(
         "/v1/models/{name}:regress",
@@ -99,6 +106,7 @@ ROUTES: tuple[Route, ...] = (
             )
         },
         versioned=True,
+        labelled=True,
     ),
     Route(
         "/v2",
@@ -121,7 +129,12 @@ ROUTES: tuple[Route, ...] = (
         "/v2/health/ready",
         {
             "GET": Operation(
-                ep.v2_ready, "v2_ready", "Readiness (loads the model)", _V2, "Ready", (500, 503)
+                ep.v2_ready,
+                "v2_ready",
+                "Readiness: one model loads; a repository is ready once listed",
+                _V2,
+                "Ready",
+                (500, 503),
             )
         },
     ),
@@ -145,7 +158,8 @@ ROUTES: tuple[Route, ...] = (
             "GET": Operation(
                 ep.v2_model_ready,
                 "v2_model_ready",
-                "Model readiness (loads the model)",
+                "Model readiness: one model loads; a repository version is ready unless its "
+                "last load failed",
                 _V2,
                 "ModelReady",
                 GET_ERRORS,
@@ -169,6 +183,20 @@ ROUTES: tuple[Route, ...] = (
         versioned=True,
     ),
     Route(
+        "/v2/repository/index",
+        {
+            "POST": Operation(
+                ep.v2_repository_index,
+                "v2_repository_index",
+                "Model repository index (Triton's extension): every version and its state",
+                _V2,
+                "RepositoryIndex",
+                (400, 408, 413, 415, 500, 503),
+                Body.INDEX,
+            )
+        },
+    ),
+    Route(
         "/openapi.json",
         {
             "GET": Operation(
@@ -184,7 +212,10 @@ ROUTES: tuple[Route, ...] = (
 )
 
 # Any other TF Serving verb gets a 404 naming the served ones (not documented: not served).
-_OTHER_VERB = Route("/v1/models/{name}:", {}, versioned=True).pattern.pattern + r"(?P<verb>\w+)"
+_OTHER_VERB = (
+    Route("/v1/models/{name}:", {}, versioned=True, labelled=True).pattern.pattern
+    + r"(?P<verb>\w+)"
+)
 VERBS = tuple(
     ":" + r.path.rsplit(":", 1)[1] for r in ROUTES if r.path.startswith("/v1/models/{name}:")
 )

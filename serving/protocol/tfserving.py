@@ -10,6 +10,8 @@ Float values may be ``NaN``, ``Infinity`` or ``-Infinity``, in requests and answ
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -206,18 +208,28 @@ def predictions(outputs: dict[str, np.ndarray]) -> np.ndarray | list[dict[str, n
     return [{name: value[i] for name, value in outputs.items()} for i in range(sizes.pop())]
 
 
-def status_body(version: str, state: str, error: ServingError | None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class StatusEntry:
+    """One version in a status answer: its number, TF Serving state name and last error."""
+
+    version: str
+    state: str
+    error: ServingError | None = None
+
+
+def status_body(versions: Sequence[StatusEntry]) -> dict[str, Any]:
     """``GET /v1/models/{name}``: model_version_status as TensorFlow Serving reports it."""
     return {
         "model_version_status": [
             {
-                "version": version,
-                "state": state,
+                "version": entry.version,
+                "state": entry.state,
                 "status": {
-                    "error_code": "OK" if error is None else "UNAVAILABLE",
-                    "error_message": "" if error is None else str(error),
+                    "error_code": "OK" if entry.error is None else "UNAVAILABLE",
+                    "error_message": "" if entry.error is None else str(entry.error),
                 },
             }
+            for entry in versions
         ]
     }
 

@@ -10,6 +10,7 @@ accepts is :func:`serving.protocol.datatypes.accepted`.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,7 @@ from serving.protocol.types import Encoded, InferRequest, InferResponse, Request
 from serving.settings import DEFAULT_MAX_IMAGE_PIXELS
 
 PLATFORM = "tensorflow_lite"
-EXTENSIONS = ("binary_tensor_data", "classification")
+EXTENSIONS = ("binary_tensor_data", "classification", "model_repository")
 MAX_RANK = 16  # far above any TFLite model; bounds the work a hostile shape can ask for
 MAX_DIMENSION = 2**31 - 1  # TFLite dimensions are int32
 # numpy refuses a shape whose non-zero dimensions multiply past its index range even when
@@ -322,8 +323,13 @@ def _tensor_metadata(
     return meta
 
 
-def metadata_body(name: str, version: str, model: Model) -> dict[str, Any]:
-    """``GET /v2/models/{name}``: the default signature's tensors; every signature named."""
+def metadata_body(
+    name: str, version: str, model: Model, versions: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """``GET /v2/models/{name}``: the default signature's tensors; every signature named.
+
+    ``versions``: every version of the model that may be asked for (default: ``version``).
+    """
     default = model.default
     parameters: dict[str, Any] = {
         "backend": model.backend.name,
@@ -340,7 +346,7 @@ def metadata_body(name: str, version: str, model: Model) -> dict[str, Any]:
         parameters["model_metadata"] = model.metadata.describe()
     return {
         "name": name,
-        "versions": [version],
+        "versions": list(versions) if versions is not None else [version],
         "platform": PLATFORM,
         "inputs": [_tensor_metadata(spec, model, default) for spec in default.inputs],
         "outputs": [_tensor_metadata(spec, model, default) for spec in default.outputs],

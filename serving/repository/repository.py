@@ -6,7 +6,7 @@
   different models never wait for each other.
 - **Held within memory.** Each loaded version's measured footprint (its engines, its
   packed weights, its download) counts against this worker's share of the instance's
-  memory (:func:`serving.memory.model_capacity`). A load that does not fit first unloads
+  memory (:func:`serving.memory.repository_shares`). A load that does not fit first unloads
   the least recently used idle versions; a version in use (leased: :class:`Lease`) is never
   unloaded. A version that cannot fit even alone is refused (503) before it is loaded when
   its estimate says so, after it is measured otherwise.
@@ -124,9 +124,7 @@ class Repository:
             raise ValueError("settings.model_repository is not set")
         self.settings = settings
         self.location = settings.model_repository
-        self.capacity = memory.model_capacity(
-            settings.memory_limit, settings.workers, settings.max_request_bytes
-        )
+        self.capacity = settings.repository_shares().models
         self._cond = threading.Condition()
         self._builds = threading.Lock()
         self._slots: dict[tuple[str, int, VersionSource], _Slot] = {}

@@ -30,6 +30,22 @@ class VersionState(enum.Enum):
         """Triton's repository-index state (``POST /v2/repository/index``)."""
         return _TRITON[self]
 
+    @property
+    def triton_reason(self) -> str:
+        """The index's ``reason`` for a version in this state without an error."""
+        return _REASONS.get(self, "")
+
+    @property
+    def ready(self) -> bool:
+        """Whether the Open Inference Protocol calls the version ready (``/ready``).
+
+        Loading is lazy and unloading is the repository's business, so readiness is
+        "an inference request for it will be served", not "it is in memory now": a version
+        never loaded (START) or unloaded to make room is ready, and loads on that request.
+        Only a version whose last load failed is not, until a request loads it again.
+        """
+        return self is not VersionState.FAILED
+
 
 # The one mapping. TF Serving reports an unloaded or failed version as END (with the load
 # error in its status); Triton knows only READY, LOADING and UNAVAILABLE.
@@ -48,4 +64,9 @@ _TRITON = {
     VersionState.UNLOADING: "UNAVAILABLE",
     VersionState.UNLOADED: "UNAVAILABLE",
     VersionState.FAILED: "UNAVAILABLE",
+}
+_REASONS = {
+    VersionState.START: "not loaded yet: the first request for it loads it",
+    VersionState.UNLOADING: "being unloaded: the next request for it loads it again",
+    VersionState.UNLOADED: "unloaded: the next request for it loads it again",
 }

@@ -7,13 +7,11 @@ timings themselves: those depend on the machine and are what the benchmark repor
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.bench.run import run_quick
 
 SERVERS = {
     "fn_digits": "function, bundled model",
@@ -77,19 +75,11 @@ OTHER_ROWS = (
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """Run the quick benchmark once into a temp dir: (output dir, what it printed)."""
     out = tmp_path_factory.mktemp("bench")
-    result = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=280,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return out, result.stdout
+    printed = run_quick("bench", out)
+    return out, printed
 
 
-pytestmark = [pytest.mark.slow, pytest.mark.needs_tensorflow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.slow, pytest.mark.needs_tensorflow, pytest.mark.timeout(660)]
 
 
 def test_writes_only_its_three_files(quick_run: tuple[Path, str]) -> None:

@@ -6,31 +6,22 @@ Only the shape of the results is checked; the figures are what the benchmark rep
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.bench.run import run_quick
+
 CASES = ("bundled", "float32_local", "float32_gcs", "int8_local", "int8_gcs")
 
-pytestmark = [pytest.mark.slow, pytest.mark.needs_tensorflow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.slow, pytest.mark.needs_tensorflow, pytest.mark.timeout(660)]
 
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, str]:
     out = tmp_path_factory.mktemp("bench-weights")
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.weights", "--quick", "--out", str(out)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=280,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return out, json.loads((out / "weights.json").read_text()), result.stdout
+    printed = run_quick("bench.weights", out)
+    return out, json.loads((out / "weights.json").read_text()), printed
 
 
 def test_writes_its_page_and_prints_it(quick_run) -> None:

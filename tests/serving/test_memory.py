@@ -12,13 +12,15 @@ from serving.admission import BodyForm, cost
 from serving.memory import (
     INSTANCE_BASE_BYTES,
     MIB,
+    MIN_REQUEST_BUDGET,
     SHARED_WEIGHTS_MIN_BYTES,
     WORKER_BASE_BYTES,
     ModelFootprint,
+    RepositoryShares,
     anonymous_bytes,
     estimate,
-    model_capacity,
     release_free_heap,
+    repository_shares,
     suggested_memory,
 )
 from tests.conftest import REPO
@@ -131,14 +133,31 @@ def test_free_heap_pages_go_back_to_the_system():
     assert anonymous_bytes() < before - 50 * MIB
 
 
-def test_model_capacity_is_each_workers_share_of_what_the_runtime_and_a_request_leave():
+def test_a_repository_worker_has_a_request_budget_and_models_what_the_rest_leaves():
     request = cost(BodyForm.JSON, 1 * MIB)
     limit = INSTANCE_BASE_BYTES + WORKER_BASE_BYTES + request + 100 * MIB
-    assert model_capacity(limit, 1, 1 * MIB) == 100 * MIB
+    assert repository_shares(limit, 1, 1 * MIB) == RepositoryShares(100 * MIB, request)
+    # Two workers split the one request's room and the models' room.
     two = INSTANCE_BASE_BYTES + 2 * WORKER_BASE_BYTES + request + 100 * MIB
-    assert model_capacity(two, 2, 1 * MIB) == 50 * MIB
-    assert model_capacity(0, 1, 1 * MIB) is None  # memory unknown: no limit
-    assert model_capacity(10 * MIB, 1, 1 * MIB) == 0  # nothing fits, never negative
+    assert repository_shares(two, 2, 1 * MIB) == RepositoryShares(50 * MIB, request // 2)
+    # REQUEST_MEMORY_BUDGET_BYTES is per worker, set aside for each.
+    given = INSTANCE_BASE_BYTES + 2 * WORKER_BASE_BYTES + 2 * 3 * MIB + 100 * MIB
+    assert repository_shares(given, 2, 1 * MIB, 3 * MIB) == RepositoryShares(50 * MIB, 3 * MIB)
+    # A tiny body limit still leaves each worker the smallest budget.
+    assert repository_shares(limit, 1, 1).requests == MIN_REQUEST_BUDGET
+    assert repository_shares(0, 1, 1 * MIB) == RepositoryShares(None, 0)  # memory unknown: no limit
+    assert repository_shares(10 * MIB, 1, 1 * MIB).models == 0  # nothing fits, never negative
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+@pytest.mark.parametrize("limit_mib", [128, 512, 2048])
+def test_a_repository_instance_never_holds_more_than_its_memory(workers, limit_mib):
+    """The runtime, every worker's models and every worker's requests, all at their most."""
+    limit = limit_mib * MIB
+    shares = repository_shares(limit, workers, 2 * MIB)
+    whole = INSTANCE_BASE_BYTES + workers * (WORKER_BASE_BYTES + shares.models + shares.requests)
+    assert shares.models > 0
+    assert limit - workers < whole <= limit  # at most one byte per worker lost to rounding
 
 
 def test_the_estimate_of_a_repository_needs_only_the_standard_library(tmp_path):

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from serving.errors import ModelLoadError, ServingError
+from serving.errors import ModelLoadError
 from serving.model import select_backend
 from serving.model.weight_cache import CacheState
 from serving.runtime import Loaded, ModelState, Runtime
@@ -179,14 +179,17 @@ def test_a_gs_model_costs_one_copy_on_disk_and_none_in_the_heap(
     assert line["footprint"]["shared_bytes"] == model.weight_cache.bytes + path.stat().st_size
 
 
-def test_a_repository_is_refused_until_its_routes_exist(models, tmp_path):
-    runtime = Runtime(
-        Settings(model_path=str(models / "int8.tflite"), model_repository=str(tmp_path))
-    )
-    with pytest.raises(ServingError) as err:
-        runtime.load()
-    assert str(err.value) == (
-        f"MODEL_REPOSITORY={str(tmp_path)!r} is not served over HTTP yet (docs/repository.md); "
-        "use the Python API (serving.repository), or MODEL_PATH for one model"
-    )
-    assert runtime.state()[0] == ModelState.FAILED
+def test_a_repository_is_served_in_place_of_the_single_model(models, tmp_path):
+    version = tmp_path / "repository" / "digits" / "3" / "model.tflite"
+    version.parent.mkdir(parents=True)
+    version.write_bytes((models / "int8.tflite").read_bytes())
+    runtime = Runtime(Settings(model_path="", model_repository=str(version.parents[2])))
+    repository = runtime.repository
+    assert repository is not None
+    assert runtime.repository is repository  # one per process
+    assert [(s.name, s.version, s.state.value) for s in repository.status()] == [
+        ("digits", 3, "START")  # made and listed, nothing loaded
+    ]
+    with pytest.raises(RuntimeError, match=r"use \.repository"):
+        runtime.load()  # never the single model in the repository's place
+    assert Runtime(Settings(model_path=str(models / "int8.tflite"))).repository is None

@@ -255,3 +255,20 @@ def test_a_repository_excludes_the_single_model_settings(monkeypatch, name, valu
         f"MODEL_REPOSITORY='gs://bucket/models' and {name}={value!r} are both set: {name} is "
         "for single-model mode; set one or the other"
     )
+
+
+def test_a_repository_sets_its_request_budget_aside_from_the_models(monkeypatch):
+    monkeypatch.delenv("MODEL_PATH", raising=False)
+    monkeypatch.setenv("MODEL_REPOSITORY", "models/")
+    monkeypatch.setenv("MEMORY_LIMIT_BYTES", str(2**30))
+    monkeypatch.setenv("MAX_REQUEST_BYTES", str(2**20))
+    settings = Settings.from_env()
+    shares = settings.repository_shares()
+    assert settings.request_budget() == shares.requests == 20 * 2**20  # one JSON request
+    # A model's footprint does not change it: the models have their own share.
+    footprint = ModelFootprint(engine_bytes=2**20, engines_per_process=1, shared_bytes=2**28)
+    assert settings.request_budget(footprint) == shares.requests
+    monkeypatch.setenv("REQUEST_MEMORY_BUDGET_BYTES", str(5 * 2**20))
+    given = Settings.from_env()
+    assert given.request_budget() == 5 * 2**20
+    assert given.repository_shares().models == shares.models + 15 * 2**20

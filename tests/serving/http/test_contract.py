@@ -14,6 +14,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -49,10 +51,34 @@ def _schemathesis() -> Path:
     return found if found.exists() else Path(shutil.which("schemathesis") or "schemathesis")
 
 
+@dataclass(frozen=True)
+class Served:
+    """A real server, and the model, version and label its paths name."""
+
+    server: Server
+    name: str
+    version: str
+    label: str | None  # None: single-model mode (labels name a repository's versions)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+
+@pytest.fixture(scope="module", params=["single", "repository"])
+def served(request: pytest.FixtureRequest, digits_repository: Path) -> Iterator[Served]:
+    """The bundled model alone (MODEL_PATH), then as a repository's labelled versions."""
+    if request.param == "single":
+        with running_server(BUNDLED_MODEL) as server:
+            yield Served(server, "model", "1", None)
+    else:
+        with running_server(MODEL_REPOSITORY=str(digits_repository)) as server:
+            yield Served(server, "digits", "2", "canary")
+
+
 @pytest.fixture(scope="module")
-def server() -> Server:
-    with running_server(BUNDLED_MODEL) as server:
-        yield server
+def server(served: Served) -> Server:
+    return served.server
 
 
 def _operations(document: dict) -> list[tuple[str, str]]:
@@ -77,27 +103,41 @@ def test_document_is_served_with_the_servers_version(server):
     assert document["servers"] == [{"url": "."}]
 
 
-def test_document_names_every_route_and_every_route_in_it_answers(server):
+def test_document_names_every_route_and_every_route_in_it_answers(served):
     """Each documented operation reaches its endpoint (no 404/405 for the served model)."""
     document = openapi.document(server_version(), routes.ROUTES)
     operations = _operations(document)
-    assert len(operations) == 22
-    concrete = {"{name}": "model", "{version}": "1"}
+    assert len(operations) == 28
+    concrete = {"{name}": served.name, "{version}": served.version, "{label}": served.label}
     for method, template in operations:
         path = template
         for placeholder, value in concrete.items():
-            path = path.replace(placeholder, value)
+            path = path.replace(placeholder, value or "stable")
         endpoint, _ = routes.match(method, path)  # raises NotFound / MethodNotAllowed
         assert endpoint.__name__, (method, template)
         if method == "GET":
-            response = requests.get(server.url + path, timeout=30)
-            assert response.status_code == 200, (path, response.text)
+            response = requests.get(served.url + path, timeout=30)
+            if served.label is None and "{label}" in template:
+                assert response.status_code == 404, (path, response.text)
+                assert "labels name versions of a model repository" in response.json()["error"]
+            elif served.label is None and template == "/":
+                assert response.status_code == 200, (path, response.text)
+            elif template == "/":  # a repository: the bare URL names no model
+                assert response.status_code == 404, (path, response.text)
+                assert "its models: 'digits'" in response.json()["error"]
+            else:
+                assert response.status_code == 200, (path, response.text)
+    index = requests.post(served.url + "/v2/repository/index", json={}, timeout=30)
+    assert index.status_code == 200, index.text
+    assert {item["name"] for item in index.json()} == {served.name}
     # and every route of the router is documented, for each of its methods
     documented = {
         (method, route.pattern.pattern)
         for method, template in operations
         for route in routes.ROUTES
-        if route.pattern.fullmatch(template.replace("{name}", "m").replace("{version}", "1"))
+        if route.pattern.fullmatch(
+            template.replace("{name}", "m").replace("{version}", "1").replace("{label}", "l")
+        )
     }
     routed = {
         (method, route.pattern.pattern) for route in routes.ROUTES for method in route.methods
@@ -121,7 +161,7 @@ def test_every_error_status_has_the_error_body():
                     assert {"400", "413", "415"} <= statuses, path
 
 
-def _fuzz_setup(server: Server, directory: Path) -> tuple[Path, Path]:
+def _fuzz_setup(served: Served, directory: Path) -> tuple[Path, Path]:
     """The served document with examples for the served model, and a schemathesis config.
 
     The document describes the protocol, so a body the fuzzer builds from it almost never
@@ -129,7 +169,8 @@ def _fuzz_setup(server: Server, directory: Path) -> tuple[Path, Path]:
     the live metadata) let the run reach the model. The config names the served model in
     most generated paths, and always in POST paths: only those reach the decoders.
     """
-    meta = requests.get(server.url + "/v2/models/model", timeout=30).json()
+    server = served.server
+    meta = requests.get(f"{server.url}/v2/models/{served.name}", timeout=30).json()
     (spec,) = meta["inputs"]  # the bundled model: one input
     shape = [1 if d < 0 else d for d in spec["shape"]]
     zeros = np.zeros(shape, dtype=np.float32)
@@ -156,6 +197,8 @@ def _fuzz_setup(server: Server, directory: Path) -> tuple[Path, Path]:
                 if "v2_infer" in operation
                 else classify_example
                 if "classify" in operation
+                else {"ready": True}
+                if "repository_index" in operation
                 else predict_example
             )
             item["post"]["requestBody"]["content"]["application/json"]["example"] = example
@@ -172,6 +215,7 @@ def _fuzz_setup(server: Server, directory: Path) -> tuple[Path, Path]:
 [parameters]
 "path.name" = {{dictionary = "model", probability = 0.8}}
 "path.version" = {{dictionary = "version", probability = 0.8}}
+"path.label" = {{dictionary = "label", probability = 0.8}}
 "body.inputs[*].name" = {{dictionary = "inputs", probability = 0.8}}
 "body.outputs[*].name" = {{dictionary = "outputs", probability = 0.8}}
 "body.inputs[*].shape[*]" = {{dictionary = "dims", probability = 0.7}}
@@ -180,6 +224,8 @@ def _fuzz_setup(server: Server, directory: Path) -> tuple[Path, Path]:
 values = {values([meta["name"]])}
 [dictionaries.version]
 values = {values(meta["versions"])}
+[dictionaries.label]
+values = {values([served.label or "stable"])}
 [dictionaries.inputs]
 values = {values([spec["name"]])}
 [dictionaries.outputs]
@@ -189,16 +235,18 @@ values = {values(dims)}
 
 [[operations]]
 include-method = "POST"
-parameters = {{"path.name" = "{meta["name"]}", "path.version" = "{meta["versions"][0]}"}}
+parameters = {{"path.name" = "{meta["name"]}", "path.version" = "{meta["versions"][0]}", \
+"path.label" = "{served.label or "stable"}"}}
 """
     )
     return schema, config
 
 
 @pytest.mark.slow
-def test_schemathesis_finds_no_5xx_and_every_answer_conforms(server, tmp_path):
+def test_schemathesis_finds_no_5xx_and_every_answer_conforms(served, tmp_path):
     cli = _schemathesis()
-    schema, config = _fuzz_setup(server, tmp_path)
+    server = served.server
+    schema, config = _fuzz_setup(served, tmp_path)
     report = tmp_path / "events.ndjson"
     command = [
         str(cli),
@@ -247,12 +295,12 @@ def test_schemathesis_finds_no_5xx_and_every_answer_conforms(server, tmp_path):
     # Still serving afterwards: a good predict, on both protocols.
     pixels = [[[[0.5]] * 8] * 8]
     tf = requests.post(
-        server.url + "/v1/models/model:predict", json={"instances": pixels}, timeout=10
+        f"{server.url}/v1/models/{served.name}:predict", json={"instances": pixels}, timeout=10
     )
     assert tf.status_code == 200, tf.text
     assert len(tf.json()["predictions"][0]) == 10
     v2 = requests.post(
-        server.url + "/v2/models/model/infer",
+        f"{server.url}/v2/models/{served.name}/infer",
         json={
             "inputs": [
                 {"name": "pixels", "shape": [1, 8, 8, 1], "datatype": "FP32", "data": [0.5] * 64}

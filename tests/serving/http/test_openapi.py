@@ -17,6 +17,7 @@ from serving.errors import ServingError
 from serving.http import body, openapi, routes
 from serving.protocol import images
 from serving.protocol.datatypes import Datatype
+from serving.repository import VersionState
 from serving.runtime import ModelState
 from serving.settings import NAME_PATTERN
 from tests import contract
@@ -46,7 +47,10 @@ def test_every_route_is_documented_and_every_documented_path_is_routed():
 def test_the_facts_stated_are_the_codes():
     assert SCHEMAS["Datatype"]["enum"] == [d.value for d in Datatype]
     status = SCHEMAS["ModelStatus"]["properties"]["model_version_status"]["items"]
-    assert status["properties"]["state"]["enum"] == [s.value for s in ModelState]
+    states = status["properties"]["state"]["enum"]
+    assert set(states) == {s.value for s in ModelState} | {s.tf_serving for s in VersionState}
+    index = SCHEMAS["RepositoryIndex"]["items"]["properties"]["state"]["enum"]
+    assert set(index) == {s.triton for s in VersionState} == {"READY", "UNAVAILABLE", "LOADING"}
     predict = DOCUMENT["paths"]["/v1/models/{name}:predict"]["post"]
     (encoding,) = [p for p in predict["parameters"] if p["name"] == "Content-Encoding"]
     for name in encoding["schema"]["enum"]:

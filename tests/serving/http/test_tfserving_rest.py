@@ -10,7 +10,7 @@ as ``default`` version 123, ``half_plus_three`` (``x`` [-1] -> ``0.5 x + 3``) as
 Where this server differs, the test says so: TF Serving's regress and classify signatures
 parse tf.Example strings (TFLite has no such op), so here they take ``x`` directly; an
 unknown path is 404 here (TF Serving: 400 "Malformed request"); version labels
-(``/labels/{label}``) are not served yet.
+(``/labels/{label}``) name a model repository's versions (test_repository_routes.py).
 """
 
 from __future__ import annotations

@@ -52,7 +52,11 @@ def test_health_and_metadata(models, client_for):
     assert client.get("/v2/health/live").json == {"live": True}
     assert client.get("/v2/health/ready").json == {"ready": True}
     assert client.get("/v2/models/digits/ready").json == {"name": "digits", "ready": True}
-    assert client.get("/v2").json["extensions"] == ["binary_tensor_data", "classification"]
+    assert client.get("/v2").json["extensions"] == [
+        "binary_tensor_data",
+        "classification",
+        "model_repository",  # the index answers for the one model too
+    ]
     meta = client.get("/v2/models/digits").json
     assert meta["name"] == "digits"
     assert meta["versions"] == ["1"]

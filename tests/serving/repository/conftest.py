@@ -13,20 +13,12 @@ import pytest
 
 from serving import logs
 from serving.settings import Settings
-from tests.conftest import _built
 
 
 @pytest.fixture(autouse=True)
 def info_logs() -> None:
     """The load and unload lines are INFO: whatever level an earlier test configured."""
     logs.configure("INFO")
-
-
-@pytest.fixture(scope="session")
-def repository_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``mlp_0.tflite`` .. ``mlp_3.tflite``: distinct 6.3 MB float32 models (see
-    tests/repository_models.py)."""
-    return _built(tmp_path_factory.mktemp("repository-models"), "repository_models.py")
 
 
 def make_tree(root: Path, files: dict[str, Path | bytes | str]) -> Path:
