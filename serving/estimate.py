@@ -8,9 +8,10 @@ model plus one request at the body limit fits in ``--memory``, 3 when it does no
 line says so and suggests a size), 4 when a repository cannot be served as it is (the
 line says why), 2 on bad arguments.
 
-A repository counts its largest version, downloaded from Cloud Storage (a repository's
-versions are loaded one by one, each at most once per worker; see
-:func:`serving.memory.model_capacity`): ``--repository DIR`` lists a local folder with the
+A repository counts its largest version, downloaded from Cloud Storage, held by every
+worker: each worker loads its own versions within its share of the instance, the
+runtime's own rule (:func:`serving.memory.repository_shares`). ``--repository DIR`` lists
+a local folder with the
 function's own listing and ``models.json`` rules (each ignored entry is named on stderr),
 ``--repository-listing FILE`` reads what ``gcloud storage ls -l`` printed for a ``gs://``
 repository's ``*/*/model.tflite`` objects.
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from serving.errors import ServingError
-from serving.memory import estimate, mib, suggested_memory
+from serving.memory import Estimate, estimate, mib, repository_shares, suggested_memory
 from serving.repository.catalog import build
 from serving.repository.listing import MODEL_FILE, Ignored, list_repository
 from serving.repository.names import InvalidSegment, Segment, check
@@ -111,6 +112,38 @@ def largest_listed_version(listing: str, location: str) -> tuple[Largest, tuple[
     return max(versions, key=lambda v: v.size_bytes), tuple(ignored)
 
 
+def repository_estimate(
+    size: int, *, memory: int, workers: int, pool_per_worker: int, max_request_bytes: int
+) -> tuple[Estimate, bool]:
+    """An instance serving a repository whose largest version has ``size`` bytes, and
+    whether that version fits in one worker's share for models (as the runtime decides:
+    :func:`serving.memory.repository_shares`). The estimate counts it in every worker,
+    each with its share of the request budget."""
+    one = estimate(
+        size,
+        workers=1,
+        pool_per_worker=pool_per_worker,
+        max_request_bytes=max_request_bytes,
+        downloaded=True,
+    )
+    shares = repository_shares(memory, workers, max_request_bytes)
+    runtime = estimate(
+        size,
+        workers=workers,
+        pool_per_worker=pool_per_worker,
+        max_request_bytes=max_request_bytes,
+        downloaded=True,
+    ).runtime_bytes
+    found = Estimate(
+        runtime_bytes=runtime,
+        weights_bytes=workers * one.weights_bytes,
+        download_bytes=workers * one.download_bytes,
+        request_bytes=workers * shares.requests,
+    )
+    footprint = one.weights_bytes + one.download_bytes
+    return found, shares.models is None or footprint <= shares.models
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the arguments, print the estimate, return the exit status."""
     parser = argparse.ArgumentParser(prog="python3 -m serving.estimate", description=__doc__)
@@ -153,17 +186,25 @@ def main(argv: list[str] | None = None) -> int:
             return CANNOT_SERVE
         for entry in ignored:
             print(f"the function ignores {entry.entry} ({entry.why})", file=sys.stderr)
-        # Served from Cloud Storage: each version is downloaded into the temp dir.
-        what, model_bytes, downloaded = largest.describe(), largest.size_bytes, True
-    found = estimate(
-        model_bytes,
-        workers=args.workers,
-        pool_per_worker=args.pool_per_worker,
-        max_request_bytes=args.max_request_bytes,
-        downloaded=downloaded,
-    )
+        what = largest.describe()
+        found, fits = repository_estimate(
+            largest.size_bytes,
+            memory=args.memory,
+            workers=args.workers,
+            pool_per_worker=args.pool_per_worker,
+            max_request_bytes=args.max_request_bytes,
+        )
+    else:
+        found = estimate(
+            model_bytes,
+            workers=args.workers,
+            pool_per_worker=args.pool_per_worker,
+            max_request_bytes=args.max_request_bytes,
+            downloaded=downloaded,
+        )
+        fits = found.total <= args.memory
     prefix = "" if args.model_bytes is not None else f"{what}: "
-    if found.total <= args.memory:
+    if fits:
         print(f"{prefix}{found.describe()} of {mib(args.memory)}")
         return 0
     print(

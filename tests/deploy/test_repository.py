@@ -390,3 +390,23 @@ def test_a_folder_that_cannot_be_checked_is_not_uploaded(tmp_path: Path, folder:
         f"--upload-repository {folder} could not be checked (python3 3.10 or later is needed): "
         "python3 -m serving.estimate failed: TypeError: unsupported operand type(s) for |",
     )
+
+
+def test_with_two_workers_the_largest_version_must_fit_in_each_workers_share(
+    folder: Path,
+) -> None:
+    """Each worker loads its own versions within half of what the runtime and the requests
+    leave (the runtime's repository_shares): 2 x (300 MiB weights + 300 MiB download) do
+    not fit in 1 GiB, though one copy would."""
+    write_model(folder / "letters" / "7" / "model.tflite", 300 * MIB)  # sparse
+    args = ("--repository", REPOSITORY, "--upload-repository", str(folder), "--cpu", "2")
+    result = run_deploy("--dry-run", "--project", PROJECT, *args)
+    assert result.returncode == 2
+    assert result.stderr.endswith(
+        "deploy.sh: --memory 1Gi: 1024 MiB cannot hold the largest version (letters/7, 300 MiB) "
+        "plus one request at the body limit: about 1460 MiB (60 MiB runtime, 600 MiB weights, "
+        "600 MiB downloaded model, 200 MiB for one JSON request at the body limit); use "
+        "--memory 2Gi or more, or a smaller body limit (--env MAX_REQUEST_BYTES=...)\n"
+    )
+    fits = run_deploy("--dry-run", "--project", PROJECT, *args, "--memory", "2Gi")
+    assert fits.returncode == 0, fits.stderr
