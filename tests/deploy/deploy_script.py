@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import os
 import shlex
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from tests.deploy import fake_gcloud
 from tests.deploy.offline_gcloud import run_offline
 
 REPO = Path(__file__).resolve().parents[2]
@@ -16,6 +18,9 @@ DEPLOY = REPO / "deploy.sh"
 PROJECT = "demo-project-1"
 WARMUP_SA = "warmup@demo-project-1.iam.gserviceaccount.com"
 URL_REFERENCE = "${FUNCTION_URL}"
+STAGE_REFERENCE = "${STAGED_SOURCE}"
+# The smallest file deploy.sh takes for a TFLite model: a root offset, then the identifier.
+TFLITE_HEADER = b"\x1c\x00\x00\x00TFL3"
 BASH = shutil.which("bash") or "/bin/bash"
 
 
@@ -32,6 +37,11 @@ def run_deploy(
     return run_offline([BASH, str(DEPLOY), *args], cwd=REPO, env=extra)
 
 
+def deploy_with(fake_dir: Path, *args: str, env: Mapping[str, str] | None = None):
+    """``deploy.sh ARGS`` for real, with the gcloud in ``fake_dir`` first on PATH."""
+    return run_deploy(*args, env=env, path=f"{fake_dir}{os.pathsep}{os.environ['PATH']}")
+
+
 def dry_run(*args: str, env: Mapping[str, str] | None = None) -> list[list[str]]:
     """The gcloud commands ``deploy.sh --dry-run ARGS`` prints, each as an argv list.
 
@@ -43,12 +53,31 @@ def dry_run(*args: str, env: Mapping[str, str] | None = None) -> list[list[str]]
     return parse_commands(result.stdout)
 
 
+def run_pasted(
+    script: str, directory: Path, env: Mapping[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """Run dry-run output as a script (``bash -euo pipefail``) with the fake gcloud first on
+    PATH; returns the result and the fake's directory (its call log, a kept source)."""
+    fake_dir = directory / "bin"
+    fake_gcloud.install(fake_dir)
+    (directory / "dry_run.sh").write_text(script)
+    full_env = {**os.environ, "PATH": f"{fake_dir}{os.pathsep}{os.environ['PATH']}", **(env or {})}
+    result = subprocess.run(
+        [BASH, "-euo", "pipefail", str(directory / "dry_run.sh")],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result, fake_dir
+
+
 def parse_commands(script: str) -> list[list[str]]:
-    """Argument vectors of the gcloud commands in dry-run output."""
+    """Argument vectors of the gcloud commands in dry-run output (staging lines skipped)."""
     commands = []
     for raw in script.splitlines():
         line = raw.strip()
-        if line in ("else", "fi"):
+        if line in ("else", "fi") or line in staging_lines(script):
             continue
         if line.startswith("FUNCTION_URL=$(") and line.endswith(")"):
             line = line[len("FUNCTION_URL=$(") : -1]
@@ -58,6 +87,12 @@ def parse_commands(script: str) -> list[list[str]]:
         assert argv[0] == "gcloud", f"not a gcloud command: {raw!r}"
         commands.append(argv)
     return commands
+
+
+def staging_lines(script: str) -> list[str]:
+    """The shell lines of dry-run output that stage a local model's source folder."""
+    starts = ("STAGED_SOURCE=$(mktemp -d)", "cp ", "mkdir ", "printf ")
+    return [line for line in script.splitlines() if line.startswith(starts)]
 
 
 _UNITS = {"k": 1000, "M": 1000**2, "G": 1000**3, "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3}
@@ -88,17 +123,20 @@ def deploy_command(
     model_name: str = "model",
     model_version: str = "1",
     extra: Sequence[str] = (),
+    source: str | None = None,
+    repository: str | None = None,
 ) -> list[str]:
     """The ``gcloud functions deploy`` argv deploy.sh should build, defaults unless given.
 
     ``workers`` defaults to the whole vCPUs in ``cpu`` (at least 1); concurrency and pool
-    size are per instance and split among the workers, rounded up.
+    size are per instance and split among the workers, rounded up. ``repository`` replaces
+    the single model's name and version with ``MODEL_REPOSITORY``.
     """
     if workers is None:
         workers = max(1, int(float(cpu.removesuffix("m")) / (1000 if cpu.endswith("m") else 1)))
+    named = [f"MODEL_NAME={model_name}", f"MODEL_VERSION={model_version}"]
     variables = [
-        f"MODEL_NAME={model_name}",
-        f"MODEL_VERSION={model_version}",
+        *([f"MODEL_REPOSITORY={repository}"] if repository else named),
         f"INTERPRETER_POOL_SIZE={math.ceil(pool_size / workers)}",
         f"INTERPRETER_THREADS={threads}",
         f"WORKERS={workers}",
@@ -116,7 +154,7 @@ def deploy_command(
         f"--project={PROJECT}",
         f"--region={region}",
         f"--runtime={runtime}",
-        f"--source={REPO}",
+        f"--source={source or REPO}",
         "--entry-point=predict",
         "--trigger-http",
         auth,

@@ -5,7 +5,12 @@ PATH. Each call appends its argv as one JSON line to ``calls.jsonl``. It answers
 CLI where deploy.sh depends on the answer: ``functions describe`` prints the function URL;
 ``scheduler jobs describe`` succeeds once ``scheduler jobs create`` has made the job and
 otherwise fails with NOT_FOUND (or with PERMISSION_DENIED when ``FAKE_GCLOUD_DENY`` is set);
-``config get-value project`` prints ``FAKE_GCLOUD_PROJECT``.
+``config get-value project`` prints ``FAKE_GCLOUD_PROJECT``. With ``FAKE_GCLOUD_KEEP_SOURCE``
+set, ``functions deploy`` copies its ``--source`` folder to ``source/`` beside the call log
+(what would have been uploaded, before deploy.sh removes a staged folder). ``storage ls``
+prints ``FAKE_GCLOUD_LS`` (the lines of ``gcloud storage ls -l``), or fails as the real one
+does when nothing matches. With ``FAKE_GCLOUD_REAL_STORAGE`` (the real gcloud's path), every
+``storage`` command is logged, then run by the real gcloud (e.g. against the storage emulator).
 """
 
 from __future__ import annotations
@@ -28,6 +33,17 @@ with (state / "calls.jsonl").open("a") as log:
 words = [a for a in args if not a.startswith("--")]
 if words[:2] == ["config", "get-value"]:
     print(os.environ.get("FAKE_GCLOUD_PROJECT", ""))
+elif words[:2] == ["functions", "deploy"] and os.environ.get("FAKE_GCLOUD_KEEP_SOURCE"):
+    import shutil
+    (source,) = [a.split("=", 1)[1] for a in args if a.startswith("--source=")]
+    shutil.copytree(source, state / "source", ignore=shutil.ignore_patterns(".git"))
+elif words[0] == "storage" and os.environ.get("FAKE_GCLOUD_REAL_STORAGE"):
+    real = os.environ["FAKE_GCLOUD_REAL_STORAGE"]
+    os.execv(real, [real, *args])
+elif words[:2] == ["storage", "ls"]:
+    if not os.environ.get("FAKE_GCLOUD_LS"):
+        sys.exit("ERROR: (gcloud.storage.ls) One or more URLs matched no objects.")
+    print(os.environ["FAKE_GCLOUD_LS"])
 elif words[:2] == ["functions", "describe"]:
     print({url!r})
 elif words[:3] == ["scheduler", "jobs", "describe"]:
@@ -56,3 +72,12 @@ def calls(directory: Path) -> list[list[str]]:
     if not log.exists():
         return []
     return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def install_failing(directory: Path, message: str, status: int) -> Path:
+    """Write a ``gcloud`` into ``directory`` that prints ``message`` and exits ``status``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    script = directory / "gcloud"
+    script.write_text(f"#!/bin/sh\necho '{message}' >&2\nexit {status}\n")
+    script.chmod(0o755)
+    return script

@@ -56,11 +56,6 @@ def assert_refused(result, message: str) -> None:
             "got 's3://demo-models/model.tflite'",
         ),
         (
-            ("--model", "model/quantized_model.tflite"),
-            "--model must be gs://BUCKET/OBJECT with a lowercase bucket name and an object name, "
-            "got 'model/quantized_model.tflite'",
-        ),
-        (
             ("--model", "gs://demo-models/v2/"),
             "--model names a folder, not an object: 'gs://demo-models/v2/' (add the file name)",
         ),
@@ -72,7 +67,30 @@ def assert_refused(result, message: str) -> None:
             ("--model", "gs://" + "b" * 64 + "/m.tflite"),
             "bucket name longer than 63 characters in 'gs://" + "b" * 64 + "/m.tflite'",
         ),
-        (("--upload",), "--upload needs --model gs://BUCKET/OBJECT to copy the model to"),
+        (
+            ("--upload",),
+            "--upload needs a destination: --upload gs://BUCKET/OBJECT, or "
+            "--model gs://BUCKET/OBJECT --upload FILE",
+        ),
+        (
+            ("--upload", "/tmp/m.tflite"),
+            "--upload needs a destination: --upload gs://BUCKET/OBJECT, or "
+            "--model gs://BUCKET/OBJECT --upload FILE",
+        ),
+        (
+            ("--upload", "gs://Bad_Bucket/m.tflite"),
+            "--upload must be gs://BUCKET/OBJECT with a lowercase bucket name and an object name, "
+            "got 'gs://Bad_Bucket/m.tflite'",
+        ),
+        (
+            ("--model", "gs://demo-models/a.tflite", "--upload", "gs://demo-models/b.tflite"),
+            "--model gs://demo-models/a.tflite and --upload gs://demo-models/b.tflite both name "
+            "the destination: give --upload the local file to copy there",
+        ),
+        (
+            ("--model", "/nonexistent/m.tflite"),
+            "model file not found: /nonexistent/m.tflite",
+        ),
         (
             ("--model", "gs://demo-models/m.tflite", "--upload", "/nonexistent/m.tflite"),
             "model file not found: /nonexistent/m.tflite",
@@ -236,10 +254,10 @@ def test_malformed_project() -> None:
 
 
 def _path_without_gcloud(tmp_path) -> str:
-    """A PATH holding only the tools deploy.sh needs besides gcloud."""
+    """A PATH holding only the POSIX tools deploy.sh needs besides gcloud (no python3 either)."""
     bin_dir = tmp_path / "bin-no-gcloud"
     bin_dir.mkdir()
-    for tool in ("dirname", "cat", "find"):
+    for tool in ("dirname", "cat", "find", "wc", "tr", "od"):
         (bin_dir / tool).symlink_to(shutil.which(tool))
     return str(bin_dir)
 
@@ -256,6 +274,8 @@ def test_dry_run_needs_no_gcloud_when_project_given(tmp_path) -> None:
     result = run_deploy("--dry-run", "--project", PROJECT, path=_path_without_gcloud(tmp_path))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("gcloud functions deploy tflite-predict ")
+    assert "command not found" not in result.stderr
+    assert "\n# memory: not measured: python3 not found\n" in result.stderr
 
 
 def test_bundled_model_missing(tmp_path) -> None:
@@ -269,7 +289,7 @@ def test_bundled_model_missing(tmp_path) -> None:
     model = checkout / "model" / "quantized_model.tflite"
     assert_refused(
         result,
-        f"model file not found: {model} (build it, or pass --model gs://BUCKET/OBJECT)",
+        f"model file not found: {model} (build it, or pass --model FILE or gs://BUCKET/OBJECT)",
     )
     # A gs:// model does not need the bundled file.
     ok = run_deploy_at(checkout, "--dry-run", "--project", PROJECT, "--model", "gs://b-1/m.tflite")
@@ -302,7 +322,8 @@ def test_help_lists_every_setting() -> None:
         "--name", "--project", "--region", "--runtime", "--service-account", "--memory", "--cpu",
         "--concurrency", "--min-instances", "--max-instances", "--timeout", "--cpu-boost",
         "--no-cpu-boost", "--model",
-        "--upload", "--model-name", "--model-version", "--pool-size", "--threads", "--workers",
+        "--upload", "--model-name", "--model-version", "--repository", "--upload-repository",
+        "--pool-size", "--threads", "--workers",
         "--env",
         "--warmup", "--warmup-service-account", "--warmup-job", "--warmup-location",
         "--allow-unauthenticated", "--dry-run",

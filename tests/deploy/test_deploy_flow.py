@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -15,25 +14,13 @@ from tests.deploy.deploy_script import (
     WARMUP_SA,
     boost_command,
     deploy_command,
+    deploy_with,
     describe_command,
     dry_run,
-    run_deploy,
 )
 from tests.server import running_server
 
 WARMUP = ("--warmup", "*/10 * * * *", "--warmup-service-account", WARMUP_SA)
-
-
-@pytest.fixture
-def fake_dir(tmp_path: Path) -> Path:
-    """A directory holding the fake gcloud (and its call log)."""
-    directory = tmp_path / "bin"
-    fake_gcloud.install(directory)
-    return directory
-
-
-def deploy(fake_dir: Path, *args: str, env: dict[str, str] | None = None):
-    return run_deploy(*args, env=env, path=f"{fake_dir}{os.pathsep}{os.environ['PATH']}")
 
 
 def with_url(commands: list[list[str]]) -> list[list[str]]:
@@ -43,7 +30,7 @@ def with_url(commands: list[list[str]]) -> list[list[str]]:
 
 
 def test_deploy_prints_url_and_authenticated_curl(fake_dir: Path) -> None:
-    result = deploy(fake_dir, "--project", PROJECT)
+    result = deploy_with(fake_dir, "--project", PROJECT)
     assert result.returncode == 0, result.stderr
     assert fake_gcloud.calls(fake_dir) == [
         deploy_command()[1:],
@@ -61,7 +48,7 @@ def test_deploy_prints_url_and_authenticated_curl(fake_dir: Path) -> None:
 
 
 def test_public_deploy_prints_curl_without_token(fake_dir: Path) -> None:
-    result = deploy(fake_dir, "--project", PROJECT, "--allow-unauthenticated")
+    result = deploy_with(fake_dir, "--project", PROJECT, "--allow-unauthenticated")
     assert result.returncode == 0, result.stderr
     assert "--allow-unauthenticated" in fake_gcloud.calls(fake_dir)[0]
     assert "print-identity-token" not in result.stdout
@@ -70,7 +57,7 @@ def test_public_deploy_prints_curl_without_token(fake_dir: Path) -> None:
 
 def test_runs_exactly_what_dry_run_prints(fake_dir: Path) -> None:
     args = ("--project", PROJECT, "--model", "gs://demo-models/m.tflite", "--upload", *WARMUP)
-    result = deploy(fake_dir, *args)
+    result = deploy_with(fake_dir, *args)
     assert result.returncode == 0, result.stderr
     printed = with_url(dry_run(*args))
     update = printed.pop(-2)  # first run: the job does not exist, so it is created
@@ -80,10 +67,10 @@ def test_runs_exactly_what_dry_run_prints(fake_dir: Path) -> None:
 
 
 def test_warmup_second_run_updates_the_job(fake_dir: Path) -> None:
-    first = deploy(fake_dir, "--project", PROJECT, *WARMUP)
+    first = deploy_with(fake_dir, "--project", PROJECT, *WARMUP)
     assert first.returncode == 0, first.stderr
     before = len(fake_gcloud.calls(fake_dir))
-    second = deploy(fake_dir, "--project", PROJECT, *WARMUP)
+    second = deploy_with(fake_dir, "--project", PROJECT, *WARMUP)
     assert second.returncode == 0, second.stderr
     calls = fake_gcloud.calls(fake_dir)[before:]
     verbs = [call[:3] for call in calls]
@@ -102,7 +89,7 @@ def test_warmup_second_run_updates_the_job(fake_dir: Path) -> None:
 
 
 def test_warmup_stops_on_lookup_error_other_than_not_found(fake_dir: Path) -> None:
-    result = deploy(fake_dir, "--project", PROJECT, *WARMUP, env={"FAKE_GCLOUD_DENY": "1"})
+    result = deploy_with(fake_dir, "--project", PROJECT, *WARMUP, env={"FAKE_GCLOUD_DENY": "1"})
     assert result.returncode == 1
     assert "PERMISSION_DENIED" in result.stderr
     assert "could not look up scheduler job tflite-predict-warmup" in result.stderr
@@ -112,7 +99,7 @@ def test_warmup_stops_on_lookup_error_other_than_not_found(fake_dir: Path) -> No
 
 
 def test_project_from_gcloud_config(fake_dir: Path) -> None:
-    result = deploy(fake_dir, env={"FAKE_GCLOUD_PROJECT": PROJECT})
+    result = deploy_with(fake_dir, env={"FAKE_GCLOUD_PROJECT": PROJECT})
     assert result.returncode == 0, result.stderr
     calls = fake_gcloud.calls(fake_dir)
     assert calls[0] == ["config", "get-value", "project"]
@@ -121,13 +108,8 @@ def test_project_from_gcloud_config(fake_dir: Path) -> None:
 
 def test_failed_deploy_stops_with_its_status(tmp_path: Path) -> None:
     bin_dir = tmp_path / "failing"
-    bin_dir.mkdir()
-    gcloud = bin_dir / "gcloud"
-    gcloud.write_text(
-        "#!/bin/sh\necho 'ERROR: (gcloud.functions.deploy) build failed' >&2\nexit 7\n"
-    )
-    gcloud.chmod(0o755)
-    result = deploy(bin_dir, "--project", PROJECT)
+    fake_gcloud.install_failing(bin_dir, "ERROR: (gcloud.functions.deploy) build failed", 7)
+    result = deploy_with(bin_dir, "--project", PROJECT)
     assert result.returncode == 7
     assert "build failed" in result.stderr
     assert "Deployed" not in result.stdout
@@ -135,7 +117,7 @@ def test_failed_deploy_stops_with_its_status(tmp_path: Path) -> None:
 
 def test_printed_example_request_is_served(fake_dir: Path) -> None:
     """The example body deploy.sh prints gets 10 class probabilities from the real function."""
-    result = deploy(fake_dir, "--project", PROJECT)
+    result = deploy_with(fake_dir, "--project", PROJECT)
     body = re.search(r"-d '([^']+)'", result.stdout)
     assert body, result.stdout
     path = re.search(r"\.run\.app(/v1/models/model:predict)", result.stdout)

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import shlex
-import subprocess
 
 import pytest
 
 from tests.deploy import fake_gcloud
 from tests.deploy.deploy_script import (
-    BASH,
     PROJECT,
     REPO,
+    TFLITE_HEADER,
     URL_REFERENCE,
     WARMUP_SA,
     boost_command,
@@ -21,6 +19,7 @@ from tests.deploy.deploy_script import (
     dry_run,
     parse_commands,
     run_deploy,
+    run_pasted,
     upload_command,
 )
 
@@ -185,7 +184,7 @@ def test_upload_bundled_model_first() -> None:
 
 def test_upload_given_file(tmp_path) -> None:
     model = tmp_path / "my model.tflite"
-    model.write_bytes(b"TFL3")
+    model.write_bytes(TFLITE_HEADER)
     commands = dry_run("--project", PROJECT, "--upload", str(model), "--model", BUCKET_MODEL)
     assert commands[0] == upload_command(model, BUCKET_MODEL)
     assert commands[1] == deploy_command(env_vars=[f"MODEL_PATH={BUCKET_MODEL}"])
@@ -291,17 +290,7 @@ def test_output_runs_as_pasted(tmp_path) -> None:
     args += ("--warmup", "*/10 * * * *", "--warmup-service-account", WARMUP_SA)
     args += ("--env", AWKWARD)
     script = run_deploy("--dry-run", *args).stdout
-    fake_dir = tmp_path / "bin"
-    fake_gcloud.install(fake_dir)
-    (tmp_path / "dry_run.sh").write_text(script)
-    env = {**os.environ, "PATH": f"{fake_dir}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run(
-        [BASH, "-euo", "pipefail", str(tmp_path / "dry_run.sh")],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result, fake_dir = run_pasted(script, tmp_path)
     assert result.returncode == 0, result.stderr
     printed = [
         [arg.replace(URL_REFERENCE, fake_gcloud.FUNCTION_URL) for arg in argv]
@@ -317,7 +306,7 @@ def test_output_runs_as_pasted(tmp_path) -> None:
 
 def test_environment_fallbacks_for_upload_warmup_and_mode(tmp_path) -> None:
     model = tmp_path / "digits.tflite"
-    model.write_bytes(b"TFL3")
+    model.write_bytes(TFLITE_HEADER)
     runner = "runner@demo-project-1.iam.gserviceaccount.com"
     env = {
         "DEPLOY_PROJECT": PROJECT,
@@ -395,7 +384,8 @@ def test_a_memory_too_small_for_one_request_at_the_body_limit_is_refused() -> No
 
 def test_an_uploaded_model_is_counted_twice_weights_and_download(tmp_path) -> None:
     model = tmp_path / "big.tflite"
-    with model.open("wb") as f:  # sparse: the estimate reads only the size
+    with model.open("wb") as f:  # sparse after the header: the estimate reads only the size
+        f.write(TFLITE_HEADER)
         f.truncate(600 * 2**20)
     result = run_deploy(
         "--dry-run", "--project", PROJECT, "--model", BUCKET_MODEL, "--upload", str(model)

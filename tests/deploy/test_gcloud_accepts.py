@@ -94,3 +94,17 @@ def test_an_unknown_flag_is_told_apart() -> None:
     assert result.returncode == 2
     assert "unrecognized arguments: --concurrency-per-cpu=4" in result.stderr
     assert NO_CREDENTIALS not in result.stderr
+
+
+def test_gcloud_accepts_the_repository_commands(tmp_path: Path) -> None:
+    """The copy of a local repository, and the listing the real run checks memory with."""
+    folder = tmp_path / "models"
+    (folder / "digits" / "1").mkdir(parents=True)
+    (folder / "digits" / "1" / "model.tflite").write_bytes(b"\x1c\x00\x00\x00TFL3")
+    repository = "gs://demo-models/repo"
+    args = ("--repository", repository, "--upload-repository", str(folder))
+    (rsync, *_) = dry_run("--project", PROJECT, *args)
+    assert rsync[1:3] == ["storage", "rsync"]
+    assert_parsed_then_needs_credentials(rsync)
+    listing = ["gcloud", "storage", "ls", "-l", f"{repository}/*/*/model.tflite"]
+    assert_parsed_then_needs_credentials([*listing, f"--project={PROJECT}"])

@@ -6,13 +6,15 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.deploy.deploy_script import REPO
+from tests.deploy import fake_gcloud
+from tests.deploy.deploy_script import PROJECT, REPO, run_deploy
 from tests.deploy.offline_gcloud import GCLOUD, NO_GCLOUD_REASON, run_offline
 from tests.server import free_port
 
@@ -34,6 +36,17 @@ def test_checkout_uploads_only_the_runtime() -> None:
     serving = {p.relative_to(REPO).as_posix() for p in (REPO / "serving").rglob("*.py")}
     assert serving, "serving package has no modules"
     assert uploaded == RUNTIME_FILES | serving
+
+
+def test_the_dry_run_counts_the_files_gcloud_uploads() -> None:
+    """deploy.sh's upload line (files, bytes) is what gcloud computes from .gcloudignore."""
+    uploaded = files_for_upload(REPO)
+    size = sum((REPO / path).stat().st_size for path in uploaded)
+    result = run_deploy("--dry-run", "--project", PROJECT)
+    assert result.returncode == 0, result.stderr
+    assert f"\n# upload: {len(uploaded)} files, {size} bytes before compression, from {REPO}\n" in (
+        result.stderr
+    )
 
 
 def test_upload_is_small() -> None:
@@ -100,12 +113,52 @@ def test_everything_else_stays_out(tmp_path: Path) -> None:
 
 def test_uploaded_files_alone_serve_predictions(tmp_path: Path) -> None:
     """Nothing the function needs is ignored: a copy of just the upload serves a prediction."""
+    assert_upload_serves(REPO, tmp_path)
+
+
+def test_a_local_model_ships_in_a_staged_upload_and_serves(tmp_path: Path) -> None:
+    """``--model FILE``: gcloud gets a staged folder whose upload is the runtime plus FILE,
+    served as the function would serve it (MODEL_PATH as deploy.sh sets it, from the source
+    root); the staged folder is removed afterwards and the bundled model is untouched."""
+    bundled = REPO / "model" / "quantized_model.tflite"
+    before = bundled.read_bytes()
+    model = tmp_path / "my_model.tflite"
+    model.write_bytes(before)
+    fake_dir = tmp_path / "bin"
+    fake_gcloud.install(fake_dir)
+    result = run_deploy(
+        "--project",
+        PROJECT,
+        "--model",
+        str(model),
+        env={"FAKE_GCLOUD_KEEP_SOURCE": "1"},
+        path=f"{fake_dir}{os.pathsep}{os.environ['PATH']}",
+    )
+    assert result.returncode == 0, result.stderr
+    deploy = fake_gcloud.calls(fake_dir)[0]
+    (source,) = [a.removeprefix("--source=") for a in deploy if a.startswith("--source=")]
+    assert Path(source).parent == Path(tempfile.gettempdir())
+    assert not Path(source).exists(), "the staged source was left behind"
+    (variables,) = [a.removeprefix("--set-env-vars=") for a in deploy if "--set-env-vars=" in a]
+    assert "MODEL_PATH=model/my_model.tflite" in variables.split(",")
+    staged = fake_dir / "source"
+    uploaded = files_for_upload(staged)
+    assert uploaded == files_for_upload(REPO) - {"model/quantized_model.tflite"} | {
+        "model/my_model.tflite"
+    }
+    assert bundled.read_bytes() == before
+    assert_upload_serves(staged, tmp_path, {"MODEL_PATH": "model/my_model.tflite"})
+
+
+def assert_upload_serves(source: Path, tmp_path: Path, env_vars: dict | None = None) -> None:
+    """A copy of just the files gcloud uploads from ``source`` serves a prediction."""
     bundle = tmp_path / "upload"
-    for path in files_for_upload(REPO):
+    for path in files_for_upload(source):
         (bundle / path).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(REPO / path, bundle / path)
+        shutil.copyfile(source / path, bundle / path)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MODEL_PATH")}
+    env.update(env_vars or {})
     command = [str(Path(sys.executable).with_name("functions-framework")), "--target", "predict"]
     command += ["--source", "main.py", "--host", "127.0.0.1", "--port", str(port)]
     log = tmp_path / "server.log"

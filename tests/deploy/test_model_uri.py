@@ -1,4 +1,5 @@
-"""deploy.sh accepts exactly the gs:// model URIs the function itself accepts at run time.
+"""deploy.sh accepts exactly the gs:// URIs the function itself accepts at run time: a model
+object for --model (MODEL_PATH), a bucket and prefix for --repository (MODEL_REPOSITORY).
 
 A URI that deploy.sh let through but serving/gcs_uri.py refused would deploy a function that
 fails on its first request; the reverse would refuse a working deploy.
@@ -6,10 +7,12 @@ fails on its first request; the reverse would refuse a working deploy.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from serving.errors import ModelLoadError
-from serving.storage.gcs_uri import parse_gs_uri
+from serving.storage.gcs_uri import parse_gs_prefix, parse_gs_uri
 from tests.deploy.deploy_script import PROJECT, deploy_command, dry_run, run_deploy
 
 URIS = [
@@ -43,9 +46,9 @@ URIS = [
 DEPLOY_ONLY_REFUSES = ["gs://demo-models/a,b.tflite", "gs://google-models/m.tflite"]
 
 
-def serving_accepts(uri: str) -> bool:
+def serving_accepts(uri: str, parse: Callable[[str], object] = parse_gs_uri) -> bool:
     try:
-        parse_gs_uri(uri)
+        parse(uri)
     except ModelLoadError:
         return False
     return True
@@ -70,3 +73,31 @@ def test_same_verdict_as_the_function(uri: str) -> None:
 def test_stricter_than_the_function(uri: str) -> None:
     assert serving_accepts(uri)
     assert run_deploy("--dry-run", "--project", PROJECT, "--model", uri).returncode == 2
+
+
+PREFIXES = [
+    "gs://demo-models",
+    "gs://demo-models/",
+    "gs://demo-models/repo",
+    "gs://demo-models/repo/",
+    "gs://demo-models/a/b/c//",
+    "gs://ab/repo",
+    "gs://Demo/repo",
+    "gs://demo-models/..",
+    "gs://demo-models/.",
+    "gs://demo-models/" + "é" * 513,
+    "gs://demo-models/tab\there",
+    "gs:/demo-models",
+    "s3://demo-models/repo",
+    "gs://",
+]
+
+
+@pytest.mark.parametrize("uri", PREFIXES, ids=lambda uri: uri[:40])
+def test_same_verdict_on_a_repository_uri_as_the_function(uri: str) -> None:
+    result = run_deploy("--dry-run", "--project", PROJECT, "--repository", uri)
+    assert (result.returncode == 0) == serving_accepts(uri, parse_gs_prefix), result.stderr
+    if result.returncode != 0:
+        assert result.returncode == 2
+        assert result.stderr.startswith("deploy.sh: ")
+        assert result.stderr.count("\n") == 1

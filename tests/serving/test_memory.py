@@ -158,3 +158,15 @@ def test_a_repository_instance_never_holds_more_than_its_memory(workers, limit_m
     whole = INSTANCE_BASE_BYTES + workers * (WORKER_BASE_BYTES + shares.models + shares.requests)
     assert shares.models > 0
     assert limit - workers < whole <= limit  # at most one byte per worker lost to rounding
+
+
+def test_the_estimate_of_a_repository_needs_only_the_standard_library(tmp_path):
+    """deploy.sh checks a local repository with the function's listing on a bare python3."""
+    version = tmp_path / "digits" / "3" / "model.tflite"
+    version.parent.mkdir(parents=True)
+    version.write_bytes(b"m" * 2 * MIB)
+    result = run_estimate(
+        f"--repository={tmp_path}", f"--memory={1024 * MIB}", "--workers=1", "--pool-per-worker=1"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("the largest version (digits/3, 2.0 MiB): about ")
