@@ -22,7 +22,6 @@ import requests
 
 from serving.http import openapi, routes
 from serving.http.endpoints import server_version
-from tests.conftest import BUNDLED_MODEL
 from tests.server import Server, running_server
 
 MAX_EXAMPLES = 30
@@ -50,8 +49,8 @@ def _schemathesis() -> Path:
 
 
 @pytest.fixture(scope="module")
-def server() -> Server:
-    with running_server(BUNDLED_MODEL) as server:
+def server(digits_model: Path) -> Server:
+    with running_server(digits_model) as server:
         yield server
 
 
@@ -130,7 +129,7 @@ def _fuzz_setup(server: Server, directory: Path) -> tuple[Path, Path]:
     most generated paths, and always in POST paths: only those reach the decoders.
     """
     meta = requests.get(server.url + "/v2/models/model", timeout=30).json()
-    (spec,) = meta["inputs"]  # the bundled model: one input
+    (spec,) = meta["inputs"]  # the digits model: one input
     shape = [1 if d < 0 else d for d in spec["shape"]]
     zeros = np.zeros(shape, dtype=np.float32)
     infer_example = {

@@ -10,7 +10,7 @@ import pytest
 
 from serving.errors import BadRequest, ModelLoadError, ServingError
 from serving.model import Model
-from tests.conftest import BUNDLED_MODEL, load_or_skip
+from tests.conftest import load_or_skip
 from tests.reference import reference_predict
 
 RNG = np.random.default_rng(42)
@@ -45,12 +45,12 @@ def test_describes_quantized_tensors(models):
         assert model.backend.name in ("litert", "tflite_runtime", "tensorflow")
 
 
-def test_bundled_model_classifies_digits():
+def test_the_digits_model_classifies_digits(digits_model):
     from sklearn.datasets import load_digits
 
     digits = load_digits()
     x = (digits.images[-200:] / 16.0).astype(np.float32)[..., None]
-    with load_or_skip(BUNDLED_MODEL) as model:
+    with load_or_skip(digits_model) as model:
         (name,) = (s.name for s in model.inputs)
         probabilities = next(iter(model.predict({name: x}).values()))
     accuracy = np.mean(probabilities.argmax(axis=1) == digits.target[-200:])
