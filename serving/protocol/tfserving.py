@@ -125,16 +125,16 @@ class Values:
     def array(self, name: str, value: Any, *, batched: bool) -> np.ndarray:
         """``value`` (a list of instances when ``batched``) as the input's array."""
         what = f"input {name!r}"
+        spec = self.signature.known_input(name)
         items = value if batched and isinstance(value, list) else [value]
         pictures = [_is_b64(item) for item in items]
         if not any(pictures):
             return self.document.array(value, what=what)
         if not all(pictures):
             raise BadRequest(f"{what}: mixes {{'b64': ...}} pictures and other values")
-        spec = self.signature.input(name)
-        picture = self.model.picture_input(self.signature, spec) if spec else None
+        picture = self.model.picture_input(self.signature, spec)
         if picture is None:
-            shape = shape_text(spec.shape) if spec else "unknown input"
+            shape = shape_text(spec.shape)
             raise BadRequest(
                 f"{what}: {{'b64': ...}} values are accepted only by picture inputs shaped "
                 f"[batch, height, width, 1|3]; this input is {shape}"

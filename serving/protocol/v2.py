@@ -87,6 +87,7 @@ def _input(
     if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
         raise BadRequest(f"inputs[{position}] must be an object with a string 'name'")
     name = tensor["name"]
+    spec = signature.known_input(name)
     what = f"input {name!r}"
     for key in ("shape", "datatype"):
         if key not in tensor:
@@ -96,8 +97,7 @@ def _input(
     if datatype is None:
         names = ", ".join(d.value for d in Datatype)
         raise BadRequest(f"{what}: datatype {tensor['datatype']!r} is not one of {names}")
-    spec = signature.input(name)
-    if spec is not None and datatype not in accepted(spec) and datatype is not Datatype.BYTES:
+    if datatype not in accepted(spec) and datatype is not Datatype.BYTES:
         raise BadRequest(f"{what}: datatype {datatype.value} is not accepted; {_expected(spec)}")
     parameters = _object(tensor.get("parameters"), f"{what}: 'parameters'")
     size = _optional(parameters, "binary_data_size", int, what)
@@ -122,9 +122,9 @@ def _pictures(
 ) -> np.ndarray:
     """BYTES elements holding encoded pictures, one per batch item, as the input's values."""
     what = f"input {name!r}"
-    spec = signature.input(name)
-    if spec is None or Datatype.of(spec.dtype) is Datatype.BYTES:
-        return array  # the model reports an unknown input; string inputs take strings
+    spec = signature.known_input(name)
+    if Datatype.of(spec.dtype) is Datatype.BYTES:
+        return array  # string inputs take strings
     picture = model.picture_input(signature, spec)
     if picture is None:
         raise BadRequest(f"{what}: datatype BYTES is not accepted; {_expected(spec)}")

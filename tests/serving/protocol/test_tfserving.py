@@ -188,6 +188,20 @@ def test_errors_are_json_with_the_right_status(
     assert client.post("/v1/models/model:predict", json=GOOD).status_code == 200
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"instances": [{"image": {"b64": "aGVsbG8="}}]},  # a picture for a non-picture input
+        {"instances": [{"image": [[1, 2], [3]]}]},  # ragged
+        {"inputs": {"image": [[1, 2], [3]]}},
+    ],
+)
+def test_a_wrong_name_is_reported_before_its_values(models, client_for, body):
+    response = client_for(models / "int8.tflite").post("/v1/models/model:predict", json=body)
+    assert response.status_code == 400
+    assert response.json == {"error": "unknown input 'image'; the model's inputs are: pixels"}
+
+
 def test_body_over_the_limit_is_413(models, client_for):
     client = client_for(models / "int8.tflite", MAX_REQUEST_BYTES="2000")
     big = {"instances": np.zeros((8, 8, 8, 1)).tolist()}

@@ -181,6 +181,26 @@ def test_routes(models, client_for, method, path, status):
         assert response.headers["Allow"]
 
 
+@pytest.mark.parametrize(
+    "tensor",
+    [
+        {**PIXELS, "name": "image", "data": [0.5] * 10},  # and a wrong size
+        {**PIXELS, "name": "image", "shape": [8, 8]},  # and a wrong shape
+        {**PIXELS, "name": "image", "datatype": "FP64"},  # and a wrong datatype
+        {"name": "image", "shape": [1], "datatype": "BYTES", "data": ["aGVsbG8="]},
+        {"name": "image", "shape": [1], "datatype": "FP32"},  # and no data
+    ],
+)
+def test_a_wrong_name_is_reported_before_anything_else_wrong(models, client_for, tensor):
+    """The name is the first thing to fix: a size checked against an input the model does
+    not have would send the client after the wrong mistake."""
+    response = client_for(models / "int8.tflite").post(
+        "/v2/models/model/infer", json={"inputs": [tensor]}
+    )
+    assert response.status_code == 400
+    assert response.json == {"error": "unknown input 'image'; the model's inputs are: pixels"}
+
+
 def test_booleans_among_numbers_are_400(models, client_for):
     client = client_for(models / "int8.tflite")
     data = [0.5] * 63 + [True]

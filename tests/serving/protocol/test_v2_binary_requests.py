@@ -234,14 +234,14 @@ def test_hostile_shapes_are_400(models, client_for, shape, message):
 
 def test_zero_size_shape_with_huge_dimensions_is_400_in_binary_too(models, client_for):
     client = client_for(models / "int8.tflite")
-    tensor = {"name": "x", "shape": [0, 2**31 - 1, 2**31 - 1], "datatype": "FP32"}
+    tensor = {"name": "pixels", "shape": [0, 2**31 - 1, 2**31 - 1], "datatype": "FP32"}
     body, headers = binary_request(
         {"inputs": [{**tensor, "parameters": {"binary_data_size": 0}}]}, b""
     )
     response = client.post(URL, data=body, headers=headers)
     assert response.status_code == 400, response.data[:300]
     assert response.json == {
-        "error": "input 'x': 'shape' [0, 2147483647, 2147483647] multiplies to "
+        "error": "input 'pixels': 'shape' [0, 2147483647, 2147483647] multiplies to "
         "4611686014132420609 elements (zero dimensions aside), at most 2147483647"
     }
 
