@@ -54,7 +54,14 @@ def _loads(data: bytes, what: str) -> Any:
             return json.loads(data)
         except (ValueError, RecursionError):
             pass  # report orjson's message: it names the position
-    raise BadRequest(f"malformed JSON in {what}: {error}") from error
+    try:
+        data.decode()
+    except UnicodeDecodeError as e:
+        # orjson says "str is not valid UTF-8: surrogates not allowed" of any bad byte.
+        reason = f"not valid UTF-8 at byte {e.start} (0x{data[e.start]:02x})"
+    else:
+        reason = str(error)
+    raise BadRequest(f"malformed JSON in {what}: {reason}") from error
 
 
 def dumps(body: Any, *, finite: bool = True) -> bytes:

@@ -44,7 +44,7 @@ def decode_infer(
     with the binary extension, base64 text in JSON).
     """
     header, tail_bytes = v2_binary.split(data, header_length)
-    document = jsonio.parse(header, what="inference request JSON")
+    document = jsonio.parse(header, what="inference request")
     body = document.value
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object with an 'inputs' list")

@@ -201,6 +201,21 @@ def test_a_wrong_name_is_reported_before_anything_else_wrong(models, client_for,
     assert response.json == {"error": "unknown input 'image'; the model's inputs are: pixels"}
 
 
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"{oops", "unexpected character, expected a string key: line 1 column 2 (char 1)"),
+        (b'{"inputs": "\xff"}', "not valid UTF-8 at byte 12 (0xff)"),
+    ],
+)
+def test_malformed_json_is_named_once(models, client_for, body, reason):
+    response = client_for(models / "int8.tflite").post(
+        "/v2/models/model/infer", data=body, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert response.json == {"error": f"malformed JSON in inference request: {reason}"}
+
+
 def test_booleans_among_numbers_are_400(models, client_for):
     client = client_for(models / "int8.tflite")
     data = [0.5] * 63 + [True]

@@ -193,7 +193,7 @@ X = np.zeros((1, 8, 8, 1), np.float32)
         (
             b'\xff\xfe{"inputs"}' + X.tobytes(),
             {"Inference-Header-Content-Length": "11"},
-            "malformed JSON in inference request JSON",
+            "malformed JSON in inference request: not valid UTF-8 at byte 0 (0xff)",
         ),
     ],
 )
