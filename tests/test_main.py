@@ -260,6 +260,19 @@ def test_model_from_cloud_storage_with_storage_down_at_first(
         assert server.process.poll() is None
 
 
+def test_a_keras_model_as_model_path_is_answered_with_the_command_that_converts_it(models):
+    path = models / "classifier.keras"
+    with running_server(path) as server:
+        ready = requests.get(f"{server.url}/v2/health/ready", timeout=30)
+        assert ready.status_code == 503
+        assert ready.json() == {
+            "error": f"{path} is a Keras model (.keras archive), not a TFLite model: convert "
+            f"it first (python -m convert {path} -o {models / 'classifier.tflite'}) and serve "
+            "the .tflite file"
+        }
+        assert server.process.poll() is None
+
+
 @pytest.mark.parametrize("backend", ["no-such-backend"])
 def test_misconfiguration_is_a_json_error_not_a_crash(backend):
     with running_server(SERVING_BACKEND=backend) as server:

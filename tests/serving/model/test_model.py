@@ -190,6 +190,27 @@ def test_op_version_error_hints_at_litert_on_other_backends(models):
         assert "install ai-edge-litert" in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("classifier.keras", "a Keras model (.keras archive)"),
+        ("classifier.h5", "an HDF5 file (a Keras .h5 model)"),
+        ("classifier_saved_model", "a TensorFlow SavedModel folder"),
+    ],
+)
+def test_a_model_the_converter_takes_is_refused_with_the_command_that_converts_it(
+    models, name, kind
+):
+    path = models / name
+    with pytest.raises(ModelLoadError) as caught:
+        Model.load(path, backend=os.environ.get("SERVING_BACKEND"))
+    assert str(caught.value) == (
+        f"{path} is {kind}, not a TFLite model: convert it first "
+        f"(python -m convert {path} -o {path.with_suffix('.tflite')}) and serve the .tflite file"
+    )
+    assert (caught.value.reason, caught.value.status_code) == ("not_tflite", 503)
+
+
 def test_a_directory_is_not_a_model(tmp_path):
     with pytest.raises(ModelLoadError, match="model path is a directory"):
         Model.load(tmp_path)
