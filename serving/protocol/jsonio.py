@@ -64,6 +64,20 @@ def _loads(data: bytes, what: str) -> Any:
     raise BadRequest(f"malformed JSON in {what}: {reason}") from error
 
 
+def shown(value: Any, limit: int = 80) -> str:
+    """A JSON value for an error message as its sender wrote it: a string in quotes, anything
+    else as JSON text (``true``, ``null``, ``["FP32"]``, never Python's ``True``, ``None``,
+    ``['FP32']``), cut to about ``limit`` characters."""
+    if isinstance(value, str):
+        text = f"'{value}'"
+    else:
+        try:
+            text = orjson.dumps(value).decode()
+        except TypeError:  # not from a JSON body (no such caller): still one line
+            text = str(value)
+    return text if len(text) <= limit else f"{text[:limit]}..."
+
+
 def dumps(body: Any, *, finite: bool = True) -> bytes:
     """Encode a response body; numpy arrays are written directly.
 

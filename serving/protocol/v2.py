@@ -96,7 +96,8 @@ def _input(
     datatype = Datatype.parse(tensor["datatype"])
     if datatype is None:
         names = ", ".join(d.value for d in Datatype)
-        raise BadRequest(f"{what}: datatype {tensor['datatype']!r} is not one of {names}")
+        given = jsonio.shown(tensor["datatype"])
+        raise BadRequest(f"{what}: datatype {given} is not one of {names}")
     if datatype not in accepted(spec) and datatype is not Datatype.BYTES:
         raise BadRequest(f"{what}: datatype {datatype.value} is not accepted; {_expected(spec)}")
     parameters = _object(tensor.get("parameters"), f"{what}: 'parameters'")
@@ -169,7 +170,8 @@ def _shape(value: Any, what: str) -> tuple[int, ...]:
     if not isinstance(value, list) or not all(
         isinstance(d, int) and not isinstance(d, bool) for d in value
     ):
-        raise BadRequest(f"{what}: 'shape' must be a list of integers, received {value!r:.80}")
+        shown = jsonio.shown(value)
+        raise BadRequest(f"{what}: 'shape' must be a list of integers, received {shown}")
     if len(value) > MAX_RANK:
         raise BadRequest(f"{what}: 'shape' has {len(value)} dimensions, at most {MAX_RANK}")
     if any(d < 0 or d > MAX_DIMENSION for d in value):

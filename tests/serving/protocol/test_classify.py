@@ -166,6 +166,16 @@ def test_classification_needs_a_class_output():
     )
 
 
+@pytest.mark.parametrize(
+    ("top_k", "shown"), [(True, "true"), (None, "null"), ("three", "'three'"), (2.5, "2.5")]
+)
+def test_a_top_k_that_is_no_positive_integer_is_shown_as_sent(client_for, models, top_k, shown):
+    body = {"examples": [{"pixels": [[[0]] * 8] * 8}], "top_k": top_k}
+    response = client_for(models / "int8.tflite").post("/v1/models/model:classify", json=body)
+    assert response.status_code == 400
+    assert response.json == {"error": f"body: top_k must be a positive integer, received {shown}"}
+
+
 def test_booleans_among_numbers_in_examples_are_400(client_for, digits_model):
     client = client_for(digits_model)
     body = {"examples": [{"pixels": [[[0.5]] * 7 + [[True]]] * 8}]}

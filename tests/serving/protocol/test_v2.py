@@ -202,6 +202,32 @@ def test_a_wrong_name_is_reported_before_anything_else_wrong(models, client_for,
 
 
 @pytest.mark.parametrize(
+    ("tensor", "message"),
+    [
+        (
+            {**PIXELS, "shape": {"rows": True}},
+            "input 'pixels': 'shape' must be a list of integers, received {\"rows\":true}",
+        ),
+        (
+            {**PIXELS, "shape": [1, 8.5, None]},
+            "input 'pixels': 'shape' must be a list of integers, received [1,8.5,null]",
+        ),
+        (
+            {**PIXELS, "datatype": None},
+            "input 'pixels': datatype null is not one of BOOL, UINT8, UINT16, UINT32, UINT64, "
+            "INT8, INT16, INT32, INT64, FP16, FP32, FP64, BYTES",
+        ),
+    ],
+)
+def test_values_in_messages_are_json_not_python(models, client_for, tensor, message):
+    response = client_for(models / "int8.tflite").post(
+        "/v2/models/model/infer", json={"inputs": [tensor]}
+    )
+    assert response.status_code == 400
+    assert response.json == {"error": message}
+
+
+@pytest.mark.parametrize(
     ("body", "reason"),
     [
         (b"{oops", "unexpected character, expected a string key: line 1 column 2 (char 1)"),

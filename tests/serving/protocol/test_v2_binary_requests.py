@@ -251,4 +251,7 @@ def test_datatype_that_is_not_a_string_is_400(models, client_for):
     body = {"inputs": [{"name": "pixels", "shape": [1], "datatype": ["FP32"], "data": [1.0]}]}
     response = client.post(URL, json=body)
     assert response.status_code == 400
-    assert "input 'pixels': datatype ['FP32'] is not one of BOOL" in response.json["error"]
+    assert response.json == {
+        "error": "input 'pixels': datatype [\"FP32\"] is not one of BOOL, UINT8, UINT16, UINT32, "
+        "UINT64, INT8, INT16, INT32, INT64, FP16, FP32, FP64, BYTES"
+    }
