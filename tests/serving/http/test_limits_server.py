@@ -239,6 +239,18 @@ def test_binary_bodies_cost_less_than_json_bodies(budget_server, models: Path):
     assert response.status_code == 200, response.text
 
 
+def test_a_body_cut_short_is_400_saying_how_much_arrived(server):
+    with connect(server) as sock:
+        send_head(sock, 100)
+        sock.sendall(b'{"instances": ')
+        sock.shutdown(socket.SHUT_WR)  # the client is gone before the rest
+        status, _, body = read_response(sock)
+    assert status == 400
+    assert json.loads(body) == {
+        "error": "request body ended after 14 of the 100 bytes its Content-Length declares"
+    }
+
+
 def test_a_small_body_refused_unread_leaves_the_connection_usable(server):
     """415 before the body is read: the next request on the same connection is served.
 
