@@ -304,7 +304,7 @@ def _checked(spec: TensorSpec, value: Any) -> np.ndarray:
     what = f"input {spec.name!r}"
     array = value if isinstance(value, np.ndarray) else arrays.to_array(value, what=what)
     if array.dtype.kind not in "biuf":
-        raise BadRequest(f"{what}: expected numbers, received values of type {array.dtype}")
+        raise BadRequest(f"{what}: expected numbers, received {arrays.describe(array)}")
     array = shapes.fitted(spec, array)  # 400 unless the model can run this shape
     if spec.quantized:
         if array.dtype == spec.dtype:

@@ -130,6 +130,11 @@ def test_without_signature_tensors_are_named_by_tensor_name(models):
             r"input 'pixels': expected shape \[-1, 8, 8, 1\], received \[2, 8, 7, 1\]",
         ),
         ({"pixels": [[[["x"]]]]}, "input 'pixels': expected numbers, received strings"),
+        # An array of strings, not numpy's dtype ('<U1').
+        (
+            {"pixels": np.full((1, 8, 8, 1), "x")},
+            "^input 'pixels': expected numbers, received strings$",
+        ),
         ({"pixels": np.full((1, 8, 8, 1), np.nan)}, "NaN or infinite values cannot be quantized"),
     ],
 )
