@@ -64,6 +64,19 @@ def _loads(data: bytes, what: str) -> Any:
     raise BadRequest(f"malformed JSON in {what}: {reason}") from error
 
 
+def kind(value: Any) -> str:
+    """What sort of JSON value ``value`` is, in JSON's words (``a number``, ``null``)."""
+    return {
+        type(None): "null",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)
+
+
 def shown(value: Any, limit: int = 80) -> str:
     """A JSON value for an error message as its sender wrote it: a string in quotes, anything
     else as JSON text (``true``, ``null``, ``["FP32"]``, never Python's ``True``, ``None``,

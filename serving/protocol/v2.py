@@ -50,7 +50,7 @@ def decode_infer(
         raise BadRequest("request body must be a JSON object with an 'inputs' list")
     request_id = body.get("id")
     if request_id is not None and not isinstance(request_id, str):
-        raise BadRequest(f"'id' must be a string, received {_kind(request_id)}")
+        raise BadRequest(f"'id' must be a string, received {jsonio.kind(request_id)}")
     parameters = _object(body.get("parameters"), "'parameters'")
     signature = model.signature(_optional(parameters, "signature_name", str, "parameters"))
     binary_outputs = _optional(parameters, "binary_data_output", bool, "parameters") or False
@@ -198,7 +198,7 @@ def _requested_outputs(value: Any, signature: Signature) -> tuple[RequestedOutpu
     if value is None:
         return None
     if not isinstance(value, list):
-        raise BadRequest(f"'outputs' must be a list, received {_kind(value)}")
+        raise BadRequest(f"'outputs' must be a list, received {jsonio.kind(value)}")
     known = [spec.name for spec in signature.outputs]
     requested: list[RequestedOutput] = []
     for position, output in enumerate(value):
@@ -225,7 +225,7 @@ def _object(value: Any, what: str) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise BadRequest(f"{what} must be an object, received {_kind(value)}")
+        raise BadRequest(f"{what} must be an object, received {jsonio.kind(value)}")
     return value
 
 
@@ -235,23 +235,12 @@ def _optional(parameters: dict[str, Any], key: str, kind: type, what: str) -> An
     if value is None:
         return None
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise BadRequest(f"{what}: {key} must be {_KIND_NAMES[kind]}, received {_kind(value)}")
+        received = jsonio.kind(value)
+        raise BadRequest(f"{what}: {key} must be {_KIND_NAMES[kind]}, received {received}")
     return value
 
 
 _KIND_NAMES = {int: "an integer", bool: "true or false", str: "a string"}
-
-
-def _kind(value: Any) -> str:
-    return {
-        type(None): "null",
-        bool: "a boolean",
-        int: "a number",
-        float: "a number",
-        str: "a string",
-        list: "a list",
-        dict: "an object",
-    }.get(type(value), type(value).__name__)
 
 
 def encode_infer(response: InferResponse, request: InferRequest) -> Encoded:

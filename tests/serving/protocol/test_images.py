@@ -256,7 +256,7 @@ def test_pictures_need_a_picture_input(client_for, models):
     png = encode(rgb())
     response = client.post("/v1/models/model:predict", data=png, content_type="image/png")
     assert response.status_code == 400
-    assert "a image/png body needs a model with one picture input" in response.json["error"]
+    assert "an image/png body needs a model with one picture input" in response.json["error"]
     response = client.post(
         "/v1/models/model:predict", json={"instances": [{"a": {"b64": b64(png)}, "b": [0] * 3}]}
     )
