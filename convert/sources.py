@@ -327,10 +327,14 @@ def renamed(
             f"{sig.key}: {', '.join(s.name for s in sig.inputs)} -> {', '.join(sig.outputs)}"
             for sig in source.signatures.values()
         )
-        how = "Keras model's input and output layers" if source.kind == "keras" else "signature"
+        how = (
+            "the Keras model's input and output layer names"
+            if source.kind == "keras"
+            else "the SavedModel signature's keys"
+        )
         source.notes.append(
             f"warning: the served tensor names ({served}) come from how the model was saved "
-            f"(the {how}): clients send and read them; fix them with --input-names and "
+            f"({how}): clients send and read them; fix them with --input-names and "
             "--output-names"
         )
         return source

@@ -54,18 +54,32 @@ def test_a_tf_saved_model_save_model_is_served_under_the_keras_names(
 
 @needs_tensorflow
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    ("fixture", "inputs", "outputs", "how"),
+    [
+        ("functional", "pixels", "digit", "the Keras model's input and output layer names"),
+        ("keras_tf_saved", "inputs", "output_0", "the SavedModel signature's keys"),
+    ],
+)
 def test_without_the_flags_the_report_warns_the_names_are_the_save_path_s(
-    functional: Built, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    fixture: str,
+    inputs: str,
+    outputs: str,
+    how: str,
 ) -> None:
+    built: Built = request.getfixturevalue(fixture)
     target = tmp_path / "m.tflite"
-    assert main([str(functional.path), "-o", str(target), "--mode", "float32"]) == 0
+    assert main([str(built.path), "-o", str(target), "--mode", "float32"]) == 0
     printed = capsys.readouterr().out
     assert (
-        "warning: the served tensor names (serving_default: pixels -> digit) come from how the "
-        "model was saved (the Keras model's input and output layers): clients send and read "
-        "them; fix them with --input-names and --output-names"
+        f"warning: the served tensor names (serving_default: {inputs} -> {outputs}) come from "
+        f"how the model was saved ({how}): clients send and read them; fix them with "
+        "--input-names and --output-names"
     ) in printed.splitlines()
-    assert _served(target) == (["pixels"], ["digit"])
+    assert _served(target) == ([inputs], [outputs])
 
 
 @needs_tensorflow
