@@ -25,6 +25,8 @@ from convert.specs import InputSpec, shape_text
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 LABELS_KEY = "labels"
+# What a .npy file and a .npz (zip) archive start with.
+_NUMPY_MAGIC = {".npy": b"\x93NUMPY", ".npz": b"PK"}
 SPLIT_SEED = 0
 
 
@@ -77,6 +79,16 @@ def load_dataset(
     if suffix not in (".npy", ".npz"):
         raise ConvertError(
             f"{option} {path}: expected a .npy file, a .npz file or a directory of images"
+        )
+    with path.open("rb") as file:
+        head = file.read(len(_NUMPY_MAGIC[suffix]))
+    if head != _NUMPY_MAGIC[suffix]:
+        # Else numpy takes the bytes for a pickle and suggests allow_pickle=True: unsafe,
+        # and no help for a file that is no NumPy data at all.
+        saver = "numpy.save" if suffix == ".npy" else "numpy.savez"
+        raise ConvertError(
+            f"{option} {path}: not a NumPy {suffix} file (its first bytes are not a "
+            f"{suffix} header); write it with {saver}"
         )
     try:
         loaded = np.load(path, allow_pickle=False)
@@ -214,7 +226,11 @@ def _load_images(
             with Image.open(file) as image:
                 image = image.convert("L" if channels == 1 else "RGB")
                 pixels.append(np.asarray(image.resize((width, height), Image.BILINEAR)))
-        except (UnidentifiedImageError, OSError) as e:
+        except UnidentifiedImageError as e:  # its message repeats the file name
+            raise ConvertError(
+                f"{option} {file}: not a readable image (no image format recognises its content)"
+            ) from e
+        except OSError as e:
             raise ConvertError(f"{option} {file}: not a readable image ({e})") from e
     x = np.stack(pixels)
     if len(shape) == 4 and channels == 1:

@@ -64,6 +64,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="SavedModel signature to convert; repeat for several (default: every signature, "
         "each under its own key in one .tflite)",
     )
+    served = parser.add_argument_group(
+        "served names (the API clients use; default: as the model was saved)"
+    )
+    served.add_argument(
+        "--input-names",
+        type=_names,
+        default=(),
+        metavar="NEW[,NEW...]|OLD=NEW[,...]",
+        help="name the inputs: new names in the signature's order, or OLD=NEW pairs "
+        "(calibration and eval data are keyed by the new names)",
+    )
+    served.add_argument(
+        "--output-names",
+        type=_names,
+        default=(),
+        metavar="NEW[,NEW...]|OLD=NEW[,...]",
+        help="name the outputs, the same way",
+    )
     data = parser.add_argument_group("data")
     data.add_argument(
         "--calibration",
@@ -172,6 +190,8 @@ def _options(args: argparse.Namespace):  # -> pipeline.Options (imported lazily)
         output=args.output,
         mode=args.mode,
         signatures=tuple(args.signature),
+        input_names=args.input_names,
+        output_names=args.output_names,
         calibration=args.calibration,
         eval=args.eval,
         calibration_samples=args.calibration_samples,
@@ -189,6 +209,15 @@ def _options(args: argparse.Namespace):  # -> pipeline.Options (imported lazily)
 def _fail(error: ConvertError) -> int:
     print(f"convert: error: {error.message}", file=sys.stderr)
     return error.exit_code
+
+
+def _names(text: str) -> tuple[str, ...]:
+    from convert import names
+
+    try:
+        return names.parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _positive_int(text: str) -> int:

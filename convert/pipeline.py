@@ -29,7 +29,7 @@ from convert.quantize import MODES, NEEDS_CALIBRATION, convert_source
 from convert.quiet import captured_stderr, quiet_tensorflow
 from convert.report import CheckFailed, Report
 from convert.runtime import SignatureRunners, load_in_runtime
-from convert.sources import Source, detect_kind, load_source
+from convert.sources import Source, detect_kind, load_source, renamed
 from convert.specs import InputSpec
 
 RANDOM_SAMPLES = 64
@@ -44,6 +44,8 @@ class Options:
     output: Path
     mode: str = "int8"
     signatures: tuple[str, ...] = ()  # empty: every signature
+    input_names: tuple[str, ...] = ()  # --input-names items (convert.names); empty: as saved
+    output_names: tuple[str, ...] = ()
     calibration: Path | None = None
     eval: Path | None = None
     calibration_samples: int = 200
@@ -94,6 +96,7 @@ def run(options: Options) -> Report:
 
         _limit_threads(tf, options.threads)
         source = load_source(options.source, options.signatures or None, Path(work))
+        source = renamed(source, options.input_names, options.output_names, Path(work))
         label_outputs = _label_outputs(source, labels, options.labels)
         calibrations, evaluations, notes = {}, {}, list(source.notes)
         for key, signature in source.signatures.items():

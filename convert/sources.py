@@ -306,3 +306,72 @@ def _brief(error: BaseException) -> str:
             text = line.strip()
             return text if len(text) <= 200 else text[:197] + "..."
     return type(error).__name__
+
+
+def renamed(
+    source: Source, input_names: Sequence[str], output_names: Sequence[str], workdir: Path
+) -> Source:
+    """``source`` with its tensors served under the names ``--input-names`` and
+    ``--output-names`` give (:mod:`convert.names`), and a note saying where the names came
+    from; ``source`` itself when no flag is given.
+
+    Each signature is wrapped in a function whose inputs and outputs carry the new names and
+    saved, with the loaded model's variables, as a SavedModel in ``workdir``: every
+    conversion path then reads the new names from the signature, as it would from a model
+    saved with them.
+    """
+    from convert import names
+
+    if not input_names and not output_names:
+        served = "; ".join(
+            f"{sig.key}: {', '.join(s.name for s in sig.inputs)} -> {', '.join(sig.outputs)}"
+            for sig in source.signatures.values()
+        )
+        how = (
+            "the Keras model's input and output layer names"
+            if source.kind == "keras"
+            else "the SavedModel signature's keys"
+        )
+        source.notes.append(
+            f"warning: the served tensor names ({served}) come from how the model was saved "
+            f"({how}): clients send and read them; fix them with --input-names and "
+            "--output-names"
+        )
+        return source
+    import tensorflow as tf
+
+    module = tf.Module()
+    module.source = source.loaded  # tracks the variables the wrappers read
+    functions, changes = {}, []
+    for key, sig in source.signatures.items():
+        inputs = names.resolve(input_names, [s.name for s in sig.inputs], "--input-names")
+        outputs = names.resolve(output_names, list(sig.outputs), "--output-names")
+        changes += [f"{old} -> {new}" for old, new in {**inputs, **outputs}.items()]
+        functions[key] = _renamed_function(sig, inputs, outputs)
+    target = workdir / "renamed"
+    tf.saved_model.save(module, str(target), signatures=functions)
+    loaded = _load(target, shown_as=source.path)
+    signatures = {k: _describe(k, loaded.signatures[k], source.path) for k in source.signatures}
+    notes = [*source.notes, f"served tensor names set by the flags: {', '.join(changes)}"]
+    paths = ("saved_model", "concrete_functions")
+    return Source(
+        source.path, source.kind, target, signatures, source.size_bytes, loaded, paths, notes
+    )
+
+
+def _renamed_function(sig: Signature, inputs: dict[str, str], outputs: dict[str, str]) -> Any:
+    """A concrete function taking ``sig``'s inputs and giving its outputs under new names."""
+    import tensorflow as tf
+
+    old = [spec.name for spec in sig.inputs]
+    specs = [
+        tf.TensorSpec(spec.shape, spec.dtype, name=inputs.get(spec.name, spec.name))
+        for spec in sig.inputs
+    ]
+
+    @tf.function(input_signature=specs)
+    def serve(*tensors: Any) -> dict[str, Any]:
+        result = sig.function(**dict(zip(old, tensors, strict=True)))
+        return {outputs.get(name, name): result[name] for name in sig.outputs}
+
+    return serve.get_concrete_function()

@@ -107,6 +107,11 @@ def build(out_dir: Path) -> None:
 
     (out_dir / "not_a_model.tflite").write_bytes(b"this is not a flatbuffer\n" * 4)
 
+    # The converter's sources, which the server refuses with the command that converts them.
+    keras_model.save(out_dir / "classifier.keras")
+    keras_model.save(out_dir / "classifier.h5")
+    keras_model.export(str(out_dir / "classifier_saved_model"), verbose=False)
+
     two_signatures(out_dir / "two_signatures.tflite")
     half_plus_two(out_dir / "half_plus_two.tflite")
     half_plus_three(out_dir / "half_plus_three.tflite")

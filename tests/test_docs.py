@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BUNDLED_MODEL, REPO
+from tests.conftest import REPO
 from tests.server import running_server
 
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -98,8 +98,8 @@ def test_the_readme_shows_three_curl_examples_with_their_answers():
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
-def test_the_readme_curl_examples_answer_as_shown():
-    with running_server(BUNDLED_MODEL) as server:
+def test_the_readme_curl_examples_answer_as_shown(digits_model):
+    with running_server(digits_model) as server:
         address = server.url.removeprefix("http://")
         for line, shown in readme_curls():
             words = [w.replace("localhost:8080", address) for w in shlex.split(line)]
@@ -114,14 +114,14 @@ def test_the_readme_curl_examples_answer_as_shown():
                 assert result.stdout == shown, (line[:60], result.stdout)
 
 
-def test_the_tritonclient_example_runs_as_written():
+def test_the_tritonclient_example_runs_as_written(digits_model):
     """docs/serving.md's tritonclient example, unchanged but for the server's address."""
     pytest.importorskip("tritonclient.http")
     text = (REPO / "docs" / "serving.md").read_text()
     (snippet,) = re.findall(
         r"```python\n(import numpy as np\nimport tritonclient.*?)```", text, re.S
     )
-    with running_server(BUNDLED_MODEL) as server:
+    with running_server(digits_model) as server:
         code = snippet.replace("localhost:8080", server.url.removeprefix("http://"))
         result = subprocess.run(
             [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -37,8 +38,8 @@ def test_importing_main_loads_nothing_heavy():
     assert result.stdout.strip() == "[]"
 
 
-def test_a_numeric_request_does_not_import_pillow_nor_the_compiled_engine():
-    """The bundled model (under 1 MiB) is served by interpreters: its cold start pays for
+def test_a_numeric_request_does_not_import_pillow_nor_the_compiled_engine(digits_model: Path):
+    """The digits model (under 1 MiB) is served by interpreters: its cold start pays for
     neither Pillow nor LiteRT's CompiledModel (ml_dtypes, the compiled engine)."""
     code = (
         "import sys, functions_framework\n"
@@ -48,19 +49,21 @@ def test_a_numeric_request_does_not_import_pillow_nor_the_compiled_engine():
         "print([m for m in ('PIL', 'ai_edge_litert.compiled_model', 'ml_dtypes',"
         " 'serving.model.compiled_engine') if m in sys.modules])\n"
     )
+    env = {**os.environ, "MODEL_PATH": str(digits_model)}
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
-def test_readme_first_example_classifies_the_shipped_digits():
+def test_readme_first_example_classifies_the_shipped_digits(digits_model: Path):
     """``curl --data-binary @model/examples/<digit>.png -H 'Content-Type: image/png'
-    localhost:8080/v1/models/model:classify`` answers the digit's label first."""
+    localhost:8080/v1/models/model:classify`` answers the digit's label first, from the
+    digits model as ``make model`` builds it (a user may have replaced the bundled file)."""
     examples = sorted((REPO / "model" / "examples").glob("*.png"))
     assert len(examples) >= 2
-    with running_server() as server:
+    with running_server(digits_model) as server:
         for example in examples:
             r = requests.post(
                 f"{server.url}/v1/models/model:classify",
@@ -83,10 +86,34 @@ def json_lines(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
-def test_bundled_model_cold_then_warm_in_both_dialects():
+def test_without_model_path_whatever_model_is_bundled_is_served():
+    """No MODEL_PATH: the bundled file, the example or a user's own model in its place, is
+    loaded and answers a request of zeros shaped as its own metadata says."""
+    with running_server(MODEL_PATH="") as server:
+        ready = requests.get(f"{server.url}/v2/health/ready", timeout=60)
+        assert ready.status_code == 200, ready.text
+        meta = requests.get(f"{server.url}/v2/models/model", timeout=10).json()
+        if any(spec["datatype"] == "BYTES" for spec in meta["inputs"]):
+            pytest.skip(f"{BUNDLED_MODEL.name} takes BYTES: zeros are no valid request for it")
+        inputs = []
+        for spec in meta["inputs"]:
+            shape = [1 if size < 0 else size for size in spec["shape"]]
+            zero = False if spec["datatype"] == "BOOL" else 0
+            data = [zero] * int(np.prod(shape))
+            inputs.append(
+                {"name": spec["name"], "datatype": spec["datatype"], "shape": shape, "data": data}
+            )
+        r = requests.post(
+            f"{server.url}/v2/models/model/infer", json={"inputs": inputs}, timeout=60
+        )
+        assert r.status_code == 200, r.text
+        assert {o["name"] for o in r.json()["outputs"]} == {o["name"] for o in meta["outputs"]}
+
+
+def test_the_digits_model_cold_then_warm_in_both_dialects(digits_model: Path):
     x = RNG.random((4, 8, 8, 1), dtype=np.float32)
-    (expected,) = reference_predict(BUNDLED_MODEL, {"pixels": x}).values()
-    with running_server() as server:
+    (expected,) = reference_predict(digits_model, {"pixels": x}).values()
+    with running_server(digits_model) as server:
         cold = requests.post(f"{server.url}/", json={"instances": x.tolist()}, timeout=30)
         assert cold.status_code == 200, cold.text
         assert "load;dur=" in cold.headers["Server-Timing"]
@@ -121,12 +148,14 @@ def test_bundled_model_cold_then_warm_in_both_dialects():
     assert all(p["batch_size"] == 4 and p["invoke_ms"] > 0 for p in predicts)
 
 
-def test_log_lines_land_under_the_trace_with_the_project_from_the_metadata_server():
+def test_log_lines_land_under_the_trace_with_the_project_from_the_metadata_server(
+    digits_model: Path,
+):
     trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
     header = {"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"}
     with fake_metadata(body=b"demo-project") as metadata:
         env = {"GCE_METADATA_HOST": metadata.host, "GOOGLE_CLOUD_PROJECT": ""}
-        with running_server(BUNDLED_MODEL, **env) as server:
+        with running_server(digits_model, **env) as server:
             for _ in range(2):
                 r = requests.post(
                     f"{server.url}/v1/models/model:predict",
@@ -228,6 +257,19 @@ def test_model_from_cloud_storage_with_storage_down_at_first(
         r = requests.post(f"{server.url}/", json={"instances": x.tolist()}, timeout=30)
         expected = reference_predict(models / "int8.tflite", {"pixels": x})["output_0"]
         np.testing.assert_allclose(r.json()["predictions"], expected, atol=1e-6)
+        assert server.process.poll() is None
+
+
+def test_a_keras_model_as_model_path_is_answered_with_the_command_that_converts_it(models):
+    path = models / "classifier.keras"
+    with running_server(path) as server:
+        ready = requests.get(f"{server.url}/v2/health/ready", timeout=30)
+        assert ready.status_code == 503
+        assert ready.json() == {
+            "error": f"{path} is a Keras model (.keras archive), not a TFLite model: convert "
+            f"it first (python -m convert {path} -o {models / 'classifier.tflite'}) and serve "
+            "the .tflite file"
+        }
         assert server.process.poll() is None
 
 

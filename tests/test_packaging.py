@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import BUNDLED_MODEL, REPO
+from tests.conftest import REPO
 from tests.server import free_port
 
 # What the package is built from (pyproject.toml reads the requirement files and README.md).
@@ -117,11 +117,13 @@ def test_the_installed_package_is_not_the_checkout(installed, tmp_path):
     assert not [r for r in always if r.startswith("tensorflow")]  # only with [convert]
 
 
-def test_the_python_api_snippet_runs_as_written_outside_the_checkout(installed, tmp_path):
+def test_the_python_api_snippet_runs_as_written_outside_the_checkout(
+    installed, tmp_path, digits_model
+):
     """docs/serving.md's "Python API" example, in a folder holding only the model."""
     snippet = _block_after("docs/serving.md", "## Python API", "python")
     (tmp_path / "model").mkdir()
-    shutil.copy(BUNDLED_MODEL, tmp_path / "model" / "quantized_model.tflite")
+    shutil.copy(digits_model, tmp_path / "model" / "quantized_model.tflite")
     (tmp_path / "example.py").write_text(snippet)
     result = _run(installed, ["example.py"], tmp_path)
     assert result.returncode == 0, result.stderr

@@ -105,7 +105,7 @@ def _read_within(
                 raise RequestTimeout(
                     f"request body did not arrive within {timeout:g} seconds (BODY_TIMEOUT_SECONDS)"
                 ) from e
-            raise BadRequest(f"request body ended early: {type(e).__name__}") from e
+            raise _ended_early(size, request.content_length) from e
         if watch is not None and watch.expired:
             raise RequestTimeout(
                 f"request body did not arrive within {timeout:g} seconds (BODY_TIMEOUT_SECONDS)"
@@ -114,7 +114,15 @@ def _read_within(
         raise PayloadTooLarge(
             f"request body is over the limit of {limit} bytes (MAX_REQUEST_BYTES)"
         )
+    if request.content_length is not None and size < request.content_length:
+        # The client closed early: its body is cut, and decoding it would blame the format.
+        raise _ended_early(size, request.content_length)
     return b"".join(parts)
+
+
+def _ended_early(size: int, declared: int | None) -> BadRequest:
+    expected = f" of the {declared} bytes its Content-Length declares" if declared else " bytes"
+    return BadRequest(f"request body ended after {size}{expected}")
 
 
 def inflate(data: bytes, encoding: Encoding, limit: int) -> bytes:

@@ -25,7 +25,7 @@ def to_array(value: Any, *, what: str, booleans_possible: bool = True) -> np.nda
     except (ValueError, TypeError) as e:
         raise BadRequest(f"{what}: ragged nested lists (rows of different lengths)") from e
     if array.dtype.kind not in "biuf":
-        raise BadRequest(f"{what}: expected numbers, received {_describe(value, array)}")
+        raise BadRequest(f"{what}: expected numbers, received {describe(array)}")
     if booleans_possible and array.dtype.kind in "iuf" and _holds_a_boolean(value):
         raise BadRequest(f"{what}: expected numbers, received booleans mixed among numbers")
     return array
@@ -44,7 +44,8 @@ def _holds_a_boolean(value: Any) -> bool:
     return False
 
 
-def _describe(value: Any, array: np.ndarray) -> str:
+def describe(array: np.ndarray) -> str:
+    """What a non-numeric array holds, in a client's words (``strings``, not ``<U5``)."""
     if array.dtype.kind in "US":
         return "strings"
     if array.dtype.kind == "O":

@@ -6,6 +6,7 @@ import re
 
 from serving.errors import ModelLoadError
 from serving.model.backend import Backend
+from serving.not_tflite import convert_first
 
 _CUSTOM_OP = re.compile(r"unresolved custom op: (\w+)")
 _OP_VERSION = re.compile(r"builtin opcode '(\w+)' version '(\d+)'")
@@ -17,10 +18,8 @@ def explain(path: str, error: BaseException, backend: Backend) -> ModelLoadError
     runtime = f"{backend.name} {backend.version}"
     if "not a valid Flatbuffer" in text or "model identifier" in text:
         # The runtime quotes the file's first bytes here, often unprintable: leave them out.
-        return ModelLoadError(
-            f"{path} is not a TFLite flatbuffer (no valid 'TFL3' model header)",
-            reason="not_tflite",
-        )
+        message = f"{path} is not a TFLite flatbuffer (no valid 'TFL3' model header)"
+        return ModelLoadError(convert_first(path) or message, reason="not_tflite")
     if "Could not open" in text:
         return ModelLoadError(f"model file could not be opened: {path}", reason="missing")
     if match := _CUSTOM_OP.search(text):

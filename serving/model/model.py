@@ -291,12 +291,9 @@ def _validate(signature: Signature, inputs: Mapping[str, Any]) -> dict[str, np.n
     Raises :class:`BadRequest` before any interpreter is borrowed, so a bad request never
     costs one.
     """
+    for name in inputs:
+        signature.known_input(name)
     names = [spec.name for spec in signature.inputs]
-    unknown = [name for name in inputs if name not in names]
-    if unknown:
-        raise BadRequest(
-            f"unknown input {unknown[0]!r}; the model's inputs are: {', '.join(names)}"
-        )
     missing = [name for name in names if name not in inputs]
     if missing:
         raise BadRequest(f"missing input {missing[0]!r}")
@@ -307,7 +304,7 @@ def _checked(spec: TensorSpec, value: Any) -> np.ndarray:
     what = f"input {spec.name!r}"
     array = value if isinstance(value, np.ndarray) else arrays.to_array(value, what=what)
     if array.dtype.kind not in "biuf":
-        raise BadRequest(f"{what}: expected numbers, received values of type {array.dtype}")
+        raise BadRequest(f"{what}: expected numbers, received {arrays.describe(array)}")
     array = shapes.fitted(spec, array)  # 400 unless the model can run this shape
     if spec.quantized:
         if array.dtype == spec.dtype:

@@ -14,7 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from serving.errors import ModelLoadError
+from serving.errors import LoadFailure, ModelLoadError
+from serving.not_tflite import convert_first
 
 _PROC_FD = Path("/proc/self/fd")
 
@@ -40,6 +41,8 @@ class ModelFile:
 
     def __init__(self, path: str) -> None:
         if os.path.isdir(path):
+            if hint := convert_first(path):
+                raise ModelLoadError(hint, reason=LoadFailure.NOT_TFLITE)
             raise ModelLoadError(
                 f"model path is a directory, not a .tflite file: {path}", reason="missing"
             )

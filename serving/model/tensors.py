@@ -8,6 +8,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from serving.errors import BadRequest
+
 DEFAULT_SIGNATURE = "serving_default"
 
 
@@ -97,6 +99,18 @@ class Signature:
     def input(self, name: str) -> TensorSpec | None:
         """The input called ``name``, if any."""
         return next((spec for spec in self.inputs if spec.name == name), None)
+
+    def known_input(self, name: str) -> TensorSpec:
+        """The input called ``name``; a 400 naming the inputs there are when there is none.
+
+        Wire decoders ask this before they look at the input's shape or values: a wrong
+        name is the first thing to fix, and a size checked against no input misleads.
+        """
+        spec = self.input(name)
+        if spec is None:
+            names = ", ".join(known.name for known in self.inputs)
+            raise BadRequest(f"unknown input {name!r}; the model's inputs are: {names}")
+        return spec
 
 
 def spec_from_details(name: str, details: dict[str, Any]) -> TensorSpec:

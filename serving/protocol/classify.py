@@ -58,7 +58,9 @@ def top_k(value: Any, *, where: str) -> int:
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise BadRequest(f"{where}: top_k must be a positive integer, received {value!r:.40}")
+        raise BadRequest(
+            f"{where}: top_k must be a positive integer, received {jsonio.shown(value, 40)}"
+        )
     return value
 
 

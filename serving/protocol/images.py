@@ -46,10 +46,27 @@ class PictureFormat(enum.Enum):
         """Pillow's format name."""
         return self.name
 
+    @classmethod
+    def sniff(cls, data: bytes) -> PictureFormat | None:
+        """The type whose signature ``data`` starts with (its "magic number"), if any.
 
+        Only to say what a body Pillow could not open looks like: decoding trusts Pillow.
+        """
+        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            return cls.WEBP
+        return next((f for f, magic in _MAGIC.items() if data.startswith(magic)), None)
+
+
+_MAGIC = {
+    PictureFormat.JPEG: b"\xff\xd8\xff",
+    PictureFormat.PNG: b"\x89PNG\r\n\x1a\n",
+    PictureFormat.GIF: b"GIF8",
+    PictureFormat.BMP: b"BM",
+}
 ALIASES = {"image/jpg": PictureFormat.JPEG}  # a common misspelling, accepted
 MEDIA_TYPES = ", ".join(f.value for f in PictureFormat)
 _ANY = tuple(f.pillow for f in PictureFormat)
+_PREVIEW_BYTES = 12  # of a body that is no picture, shown in the error: enough to recognise
 _lock = threading.Lock()
 _pil: dict[str, ModuleType] = {}
 
@@ -145,8 +162,11 @@ def decode(
             image = _pixels(opened, picture, image_module, ops)
     except (image_module.DecompressionBombError, image_module.DecompressionBombWarning) as e:
         raise PayloadTooLarge(f"{what}: {e} (MAX_IMAGE_PIXELS)") from e
+    except image_module.UnidentifiedImageError as e:
+        # Pillow's message names only its file object (<_io.BytesIO object at 0x...>).
+        raise BadRequest(f"{what}: not a decodable {kind}: {_unidentified(data, declared)}") from e
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as e:
-        raise BadRequest(f"{what}: not a decodable {kind} ({MEDIA_TYPES}): {_reason(e)}") from e
+        raise BadRequest(f"{what}: not a decodable {kind}: {_reason(e)}") from e
     array = np.asarray(image)
     return array.reshape(array.shape[0], array.shape[1], picture.channels)
 
@@ -173,6 +193,24 @@ def _too_large(what: str, width: int, height: int, limit: int) -> str:
         f"{what}: picture of {width}x{height} = {width * height} pixels is over the limit "
         f"of {limit} pixels (MAX_IMAGE_PIXELS)"
     )
+
+
+def _unidentified(data: bytes, declared: PictureFormat | None) -> str:
+    """What a body no accepted type's decoder recognised looks like, said to its sender."""
+    found = PictureFormat.sniff(data)
+    if found is not None and declared not in (None, found):
+        return f"the data is {found.value}, not {declared.value}"
+    if found is not None:
+        return f"it begins with the {found.value} signature, but its header is not valid"
+    if not data:
+        return "received no bytes"
+    head = data[:_PREVIEW_BYTES]
+    if all(0x20 <= byte < 0x7F for byte in head):
+        shown = f"the text '{head.decode('ascii')}'"
+    else:
+        shown = f"the bytes {head.hex(' ')}"
+    more = "..." if len(data) > len(head) else ""
+    return f"received {len(data)} bytes starting with {shown}{more}; accepted: {MEDIA_TYPES}"
 
 
 def _reason(error: BaseException) -> str:

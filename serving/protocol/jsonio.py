@@ -54,7 +54,41 @@ def _loads(data: bytes, what: str) -> Any:
             return json.loads(data)
         except (ValueError, RecursionError):
             pass  # report orjson's message: it names the position
-    raise BadRequest(f"malformed JSON in {what}: {error}") from error
+    try:
+        data.decode()
+    except UnicodeDecodeError as e:
+        # orjson says "str is not valid UTF-8: surrogates not allowed" of any bad byte.
+        reason = f"not valid UTF-8 at byte {e.start} (0x{data[e.start]:02x})"
+    else:
+        reason = str(error)
+    raise BadRequest(f"malformed JSON in {what}: {reason}") from error
+
+
+def kind(value: Any) -> str:
+    """What sort of JSON value ``value`` is, in JSON's words (``a number``, ``null``)."""
+    return {
+        type(None): "null",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """A JSON value for an error message as its sender wrote it: a string in quotes, anything
+    else as JSON text (``true``, ``null``, ``["FP32"]``, never Python's ``True``, ``None``,
+    ``['FP32']``), cut to about ``limit`` characters."""
+    if isinstance(value, str):
+        text = f"'{value}'"
+    else:
+        try:
+            text = orjson.dumps(value).decode()
+        except TypeError:  # not from a JSON body (no such caller): still one line
+            text = str(value)
+    return text if len(text) <= limit else f"{text[:limit]}..."
 
 
 def dumps(body: Any, *, finite: bool = True) -> bytes:

@@ -75,7 +75,7 @@ def decode_picture(
     if picture is None:
         listed = ", ".join(f"{s.name} {shape_text(s.shape)}" for s in specs)
         raise BadRequest(
-            f"a {declared.value} body needs a model with one picture input shaped "
+            f"an {declared.value} body needs a model with one picture input shaped "
             f"[batch, height, width, 1|3]; signature {signature.key!r} takes {listed}: "
             "send JSON instead"
         )
@@ -109,7 +109,7 @@ def signature_name(body: dict[str, Any]) -> str | None:
     """The body's optional ``signature_name``; 400 unless a string."""
     key = body.get("signature_name")
     if key is not None and not isinstance(key, str):
-        raise BadRequest(f"'signature_name' must be a string, received {type(key).__name__}")
+        raise BadRequest(f"'signature_name' must be a string, received {jsonio.kind(key)}")
     return key
 
 
@@ -127,16 +127,16 @@ class Values:
     def array(self, name: str, value: Any, *, batched: bool) -> np.ndarray:
         """``value`` (a list of instances when ``batched``) as the input's array."""
         what = f"input {name!r}"
+        spec = self.signature.known_input(name)
         items = value if batched and isinstance(value, list) else [value]
         pictures = [_is_b64(item) for item in items]
         if not any(pictures):
             return self.document.array(value, what=what)
         if not all(pictures):
             raise BadRequest(f"{what}: mixes {{'b64': ...}} pictures and other values")
-        spec = self.signature.input(name)
-        picture = self.model.picture_input(self.signature, spec) if spec else None
+        picture = self.model.picture_input(self.signature, spec)
         if picture is None:
-            shape = shape_text(spec.shape) if spec else "unknown input"
+            shape = shape_text(spec.shape)
             raise BadRequest(
                 f"{what}: {{'b64': ...}} values are accepted only by picture inputs shaped "
                 f"[batch, height, width, 1|3]; this input is {shape}"
@@ -161,12 +161,16 @@ def rows(instances: Any, values: Values, key: str) -> dict[str, np.ndarray]:
     for number, instance in enumerate(instances):
         if number and instance.keys() != instances[0].keys():
             raise BadRequest(
-                f"instance {number} has inputs {sorted(instance)}, "
-                f"instance 0 has {sorted(instances[0])}: every instance needs the same inputs"
+                f"instance {number} has inputs {_listed(instance)}, instance 0 has "
+                f"{_listed(instances[0])}: every instance needs the same inputs"
             )
         for name, value in instance.items():
             columns.setdefault(name, []).append(value)
     return {name: values.array(name, items, batched=True) for name, items in columns.items()}
+
+
+def _listed(instance: dict[str, Any]) -> str:
+    return ", ".join(f"'{name}'" for name in sorted(instance)) or "none"
 
 
 def _columns(inputs: Any, values: Values) -> dict[str, np.ndarray]:

@@ -45,13 +45,13 @@ def decode_infer(
     with the binary extension, base64 text in JSON).
     """
     header, tail_bytes = v2_binary.split(data, header_length)
-    document = jsonio.parse(header, what="inference request JSON")
+    document = jsonio.parse(header, what="inference request")
     body = document.value
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object with an 'inputs' list")
     request_id = body.get("id")
     if request_id is not None and not isinstance(request_id, str):
-        raise BadRequest(f"'id' must be a string, received {_kind(request_id)}")
+        raise BadRequest(f"'id' must be a string, received {jsonio.kind(request_id)}")
     parameters = _object(body.get("parameters"), "'parameters'")
     signature = model.signature(_optional(parameters, "signature_name", str, "parameters"))
     binary_outputs = _optional(parameters, "binary_data_output", bool, "parameters") or False
@@ -88,6 +88,7 @@ def _input(
     if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
         raise BadRequest(f"inputs[{position}] must be an object with a string 'name'")
     name = tensor["name"]
+    spec = signature.known_input(name)
     what = f"input {name!r}"
     for key in ("shape", "datatype"):
         if key not in tensor:
@@ -96,9 +97,9 @@ def _input(
     datatype = Datatype.parse(tensor["datatype"])
     if datatype is None:
         names = ", ".join(d.value for d in Datatype)
-        raise BadRequest(f"{what}: datatype {tensor['datatype']!r} is not one of {names}")
-    spec = signature.input(name)
-    if spec is not None and datatype not in accepted(spec) and datatype is not Datatype.BYTES:
+        given = jsonio.shown(tensor["datatype"])
+        raise BadRequest(f"{what}: datatype {given} is not one of {names}")
+    if datatype not in accepted(spec) and datatype is not Datatype.BYTES:
         raise BadRequest(f"{what}: datatype {datatype.value} is not accepted; {_expected(spec)}")
     parameters = _object(tensor.get("parameters"), f"{what}: 'parameters'")
     size = _optional(parameters, "binary_data_size", int, what)
@@ -123,9 +124,9 @@ def _pictures(
 ) -> np.ndarray:
     """BYTES elements holding encoded pictures, one per batch item, as the input's values."""
     what = f"input {name!r}"
-    spec = signature.input(name)
-    if spec is None or Datatype.of(spec.dtype) is Datatype.BYTES:
-        return array  # the model reports an unknown input; string inputs take strings
+    spec = signature.known_input(name)
+    if Datatype.of(spec.dtype) is Datatype.BYTES:
+        return array  # string inputs take strings
     picture = model.picture_input(signature, spec)
     if picture is None:
         raise BadRequest(f"{what}: datatype BYTES is not accepted; {_expected(spec)}")
@@ -170,7 +171,8 @@ def _shape(value: Any, what: str) -> tuple[int, ...]:
     if not isinstance(value, list) or not all(
         isinstance(d, int) and not isinstance(d, bool) for d in value
     ):
-        raise BadRequest(f"{what}: 'shape' must be a list of integers, received {value!r:.80}")
+        shown = jsonio.shown(value)
+        raise BadRequest(f"{what}: 'shape' must be a list of integers, received {shown}")
     if len(value) > MAX_RANK:
         raise BadRequest(f"{what}: 'shape' has {len(value)} dimensions, at most {MAX_RANK}")
     if any(d < 0 or d > MAX_DIMENSION for d in value):
@@ -197,7 +199,7 @@ def _requested_outputs(value: Any, signature: Signature) -> tuple[RequestedOutpu
     if value is None:
         return None
     if not isinstance(value, list):
-        raise BadRequest(f"'outputs' must be a list, received {_kind(value)}")
+        raise BadRequest(f"'outputs' must be a list, received {jsonio.kind(value)}")
     known = [spec.name for spec in signature.outputs]
     requested: list[RequestedOutput] = []
     for position, output in enumerate(value):
@@ -224,7 +226,7 @@ def _object(value: Any, what: str) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise BadRequest(f"{what} must be an object, received {_kind(value)}")
+        raise BadRequest(f"{what} must be an object, received {jsonio.kind(value)}")
     return value
 
 
@@ -234,23 +236,12 @@ def _optional(parameters: dict[str, Any], key: str, kind: type, what: str) -> An
     if value is None:
         return None
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise BadRequest(f"{what}: {key} must be {_KIND_NAMES[kind]}, received {_kind(value)}")
+        received = jsonio.kind(value)
+        raise BadRequest(f"{what}: {key} must be {_KIND_NAMES[kind]}, received {received}")
     return value
 
 
 _KIND_NAMES = {int: "an integer", bool: "true or false", str: "a string"}
-
-
-def _kind(value: Any) -> str:
-    return {
-        type(None): "null",
-        bool: "a boolean",
-        int: "a number",
-        float: "a number",
-        str: "a string",
-        list: "a list",
-        dict: "an object",
-    }.get(type(value), type(value).__name__)
 
 
 def encode_infer(response: InferResponse, request: InferRequest) -> Encoded:

@@ -12,7 +12,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from serving.errors import ModelLoadError
+from serving.errors import LoadFailure, ModelLoadError
+from serving.not_tflite import convert_first
 from serving.storage.gcs_uri import GS_SCHEME, URI_SCHEME, cache_path, parse_gs_uri
 
 __all__ = ["FetchedModel", "cache_path", "fetch", "fetch_model", "parse_gs_uri"]
@@ -81,6 +82,8 @@ def _local_file(uri: str) -> Path:
     if path.is_file():
         return path
     if path.is_dir():
+        if hint := convert_first(path):
+            raise ModelLoadError(hint, reason=LoadFailure.NOT_TFLITE)
         raise ModelLoadError(f"model path is a directory, not a file: {path}", reason="missing")
     raise ModelLoadError(f"model file not found: {path}", reason="missing")
 

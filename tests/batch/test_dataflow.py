@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.batch.conftest import SKIP_WITHOUT_BEAM
-from tests.conftest import BUNDLED_MODEL, REPO
+from tests.conftest import REPO
 from tests.deploy.offline_gcloud import run_offline
 
 pytest.importorskip("apache_beam", reason=SKIP_WITHOUT_BEAM)
@@ -21,8 +21,8 @@ DATAFLOW = (
 
 
 @pytest.fixture
-def in_storage(storage_emulator):
-    storage_emulator.upload("batch-models", "bundled.tflite", BUNDLED_MODEL.read_bytes())
+def in_storage(storage_emulator, digits_model):
+    storage_emulator.upload("batch-models", "bundled.tflite", digits_model.read_bytes())
     storage_emulator.upload("batch-in", "rows/part-0.jsonl", b"[1]\n")
     storage_emulator.create_bucket("batch-out")
     return storage_emulator

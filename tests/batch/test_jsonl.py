@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from tests.batch.conftest import SKIP_WITHOUT_BEAM, by_instance, scored, write_jsonl
-from tests.conftest import BUNDLED_MODEL, REPO
+from tests.conftest import REPO
 from tests.reference import reference_predict
 from tests.server import running_server
 
@@ -126,17 +126,17 @@ def test_bad_lines_are_error_lines_and_the_good_ones_are_still_predicted(models,
         assert message in error
 
 
-def test_bundled_model_labels_pictures_sent_as_b64_like_classify(tmp_path, capsys):
+def test_the_digits_model_labels_pictures_sent_as_b64_like_classify(tmp_path, capsys, digits_model):
     examples = sorted((REPO / "model" / "examples").glob("*.png"))
     rows = [{"b64": base64.b64encode(p.read_bytes()).decode()} for p in examples]
     rows.append(RNG.random((8, 8, 1)).round(4).tolist())
-    run = score(capsys, tmp_path, BUNDLED_MODEL, rows)
+    run = score(capsys, tmp_path, digits_model, rows)
     got = by_instance(run.lines("predictions"))
     assert len(got) == len(rows)
     # One body per instance: the function refuses pictures and numbers in one request,
     # while each line of a batch stands alone.
-    predicted = function_answers(BUNDLED_MODEL, "predict", [{"instances": [r]} for r in rows])
-    classified = function_answers(BUNDLED_MODEL, "classify", [{"examples": [r]} for r in rows])
+    predicted = function_answers(digits_model, "predict", [{"instances": [r]} for r in rows])
+    classified = function_answers(digits_model, "classify", [{"examples": [r]} for r in rows])
     for row, predict, classify in zip(rows, predicted, classified, strict=True):
         line = got[json.dumps(row, sort_keys=True)]
         np.testing.assert_allclose(line["prediction"], predict["predictions"][0], atol=1e-6)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from tests.batch.conftest import SKIP_WITHOUT_BEAM, write_jsonl
-from tests.conftest import BUNDLED_MODEL, REPO
+from tests.conftest import REPO
 
 pytest.importorskip("apache_beam", reason=SKIP_WITHOUT_BEAM)
 
@@ -37,11 +37,11 @@ def test_progress_line_counts_what_was_scored_since_it_started():
 
 
 @pytest.mark.slow
-def test_the_command_shows_progress_on_a_terminal_only(tmp_path):
+def test_the_command_shows_progress_on_a_terminal_only(tmp_path, digits_model):
     """30,000 rows take a few seconds: long enough for the 1 s progress line."""
     rows = np.random.default_rng(0).random((30_000, 8, 8, 1)).round(2)
     jsonl = write_jsonl(tmp_path / "rows.jsonl", [row.tolist() for row in rows])
-    command = [sys.executable, "-m", "batch", "--model", str(BUNDLED_MODEL), "--input", str(jsonl)]
+    command = [sys.executable, "-m", "batch", "--model", str(digits_model), "--input", str(jsonl)]
     primary, secondary = pty.openpty()
     seen = bytearray()
 

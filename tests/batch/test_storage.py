@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from tests.batch.conftest import SKIP_WITHOUT_BEAM, Run
-from tests.conftest import BUNDLED_MODEL, REPO
+from tests.conftest import REPO
 from tests.deploy.offline_gcloud import run_offline
 from tests.gcs_emulator import connections_to
 from tests.reference import reference_predict
@@ -51,11 +51,11 @@ def offline(*args: str, env: dict[str, str]) -> Run:
 
 
 def test_jsonl_and_pictures_from_and_to_cloud_storage(
-    models, storage_emulator, metadata_trap, tmp_path
+    models, storage_emulator, metadata_trap, tmp_path, digits_model
 ):
     emulator = storage_emulator
     emulator.upload("batch-models", "digits/int8.tflite", (models / "int8.tflite").read_bytes())
-    emulator.upload("batch-models", "bundled.tflite", BUNDLED_MODEL.read_bytes())
+    emulator.upload("batch-models", "bundled.tflite", digits_model.read_bytes())
     x = RNG.random((6, 8, 8, 1), dtype=np.float32)
     rows = [row.tolist() for row in x]
     for part in (0, 1):

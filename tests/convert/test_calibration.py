@@ -155,8 +155,11 @@ def test_image_directory_fills_rgb_inputs(tmp_path: Path) -> None:
 
 def test_image_directory_errors(tmp_path: Path) -> None:
     assert "no images" in _error(tmp_path, PIXELS)
-    (tmp_path / "broken.png").write_bytes(b"not a png")
-    assert "broken.png: not a readable image" in _error(tmp_path, PIXELS)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    assert _error(tmp_path, PIXELS) == (
+        f"--calibration {broken}: not a readable image (no image format recognises its content)"
+    )
     assert "is not an image input" in _error(tmp_path, EXTRA)
     assert "fits one image input" in _error(tmp_path, IMAGE, EXTRA)
 
@@ -168,9 +171,17 @@ def test_labels_must_be_one_integer_per_sample(tmp_path: Path) -> None:
 
 
 def test_unreadable_or_unknown_files(tmp_path: Path) -> None:
-    garbage = tmp_path / "garbage.npz"
-    garbage.write_bytes(b"\x00" * 10)
-    assert "not a readable NumPy .npz file" in _error(garbage, PIXELS)
+    for suffix, saver in ((".npz", "numpy.savez"), (".npy", "numpy.save")):
+        garbage = tmp_path / f"garbage{suffix}"
+        garbage.write_bytes(b"\x00" * 10)
+        # Not numpy's "contains pickled (object) data ... allow_pickle=": it is no pickle.
+        assert _error(garbage, PIXELS) == (
+            f"--calibration {garbage}: not a NumPy {suffix} file (its first bytes are not a "
+            f"{suffix} header); write it with {saver}"
+        )
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(b"PK\x03\x04" + b"\x00" * 10)
+    assert "not a readable NumPy .npz file" in _error(truncated, PIXELS)
     csv = tmp_path / "data.csv"
     csv.write_text("1,2,3\n")
     assert "expected a .npy file, a .npz file or a directory of images" in _error(csv, PIXELS)

@@ -10,7 +10,7 @@ import time
 import requests
 
 from serving.__main__ import FUNCTION, build_parser, command
-from tests.conftest import BUNDLED_MODEL, REPO
+from tests.conftest import REPO
 from tests.server import free_port
 
 
@@ -48,9 +48,9 @@ def test_a_local_repository_is_resolved_too_and_a_gs_one_left_alone(tmp_path, mo
     assert command(args, {"MODEL_REPOSITORY": uri})[1]["MODEL_REPOSITORY"] == uri
 
 
-def test_it_serves_a_model_named_relative_to_another_folder(tmp_path):
+def test_it_serves_a_model_named_relative_to_another_folder(tmp_path, digits_model):
     """From a folder outside the checkout, ``python -m serving quantized_model.tflite``."""
-    (tmp_path / "quantized_model.tflite").write_bytes(BUNDLED_MODEL.read_bytes())
+    (tmp_path / "quantized_model.tflite").write_bytes(digits_model.read_bytes())
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "MODEL_PATH"}
     env["PYTHONPATH"] = str(REPO)  # the checkout, not installed: the test's own code

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -16,7 +17,7 @@ import requests
 from serving import logs, native_log
 from serving.native_log import MAX_LINE_CHARS, captured
 from tests.concurrency import at_once
-from tests.conftest import BUNDLED_MODEL, REPO
+from tests.conftest import REPO
 from tests.server import running_server
 
 XNNPACK_LINE = "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
@@ -144,7 +145,7 @@ def test_other_threads_output_is_neither_lost_nor_duplicated(
     assert len(insides) == sum(outcomes)
 
 
-def test_first_interpreter_of_a_process_writes_only_json() -> None:
+def test_first_interpreter_of_a_process_writes_only_json(digits_model: Path) -> None:
     """The delegate's native line, printed once per process, arrives as a JSON field."""
     code = (
         "import os\n"
@@ -154,7 +155,7 @@ def test_first_interpreter_of_a_process_writes_only_json() -> None:
         "interpreter.invoke()\n"
         "print(backend.name)\n"
     )
-    env = {**os.environ, "MODEL": str(BUNDLED_MODEL), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {**os.environ, "MODEL": str(digits_model), "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, timeout=120
     )
@@ -168,7 +169,7 @@ def test_first_interpreter_of_a_process_writes_only_json() -> None:
 
 
 @pytest.mark.timeout(120)
-def test_server_writes_only_json_lines() -> None:
+def test_server_writes_only_json_lines(digits_model: Path) -> None:
     """Two workers, each building its pool under concurrent requests, then shut down."""
     digit = [[[0.5]] * 8] * 8
 
@@ -179,7 +180,7 @@ def test_server_writes_only_json_lines() -> None:
         return response.status_code
 
     env = {"WORKERS": "2", "THREADS": "4", "INTERPRETER_POOL_SIZE": "4"}
-    with running_server(BUNDLED_MODEL, **env) as server:
+    with running_server(digits_model, **env) as server:
         for _ in range(3):
             assert at_once(8, predict) == [200] * 8
     assert server.process.returncode is not None

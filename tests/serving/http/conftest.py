@@ -10,7 +10,6 @@ import pytest
 from flask.testing import FlaskClient
 
 from serving.http import app
-from tests.conftest import BUNDLED_MODEL
 from tests.serving.repository.conftest import make_tree
 
 # The bundled digits model as two versions, labelled: no TensorFlow needed to build it.
@@ -27,11 +26,11 @@ def make_repository(root: Path, versions: dict[str, Path], config: dict | None =
 
 
 @pytest.fixture(scope="session")
-def digits_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``digits`` versions 1 and 2 (the bundled model), labels ``stable`` and ``canary``."""
+def digits_repository(tmp_path_factory: pytest.TempPathFactory, digits_model: Path) -> Path:
+    """``digits`` versions 1 and 2 (the digits model), labels ``stable`` and ``canary``."""
     root = tmp_path_factory.mktemp("digits-repository")
     return make_repository(
-        root, {"digits/1": BUNDLED_MODEL, "digits/2": BUNDLED_MODEL}, DIGITS_CONFIG
+        root, {"digits/1": digits_model, "digits/2": digits_model}, DIGITS_CONFIG
     )
 
 

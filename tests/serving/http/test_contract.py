@@ -24,7 +24,6 @@ import requests
 
 from serving.http import openapi, routes
 from serving.http.endpoints import server_version
-from tests.conftest import BUNDLED_MODEL
 from tests.server import Server, running_server
 
 MAX_EXAMPLES = 30
@@ -66,10 +65,12 @@ class Served:
 
 
 @pytest.fixture(scope="module", params=["single", "repository"])
-def served(request: pytest.FixtureRequest, digits_repository: Path) -> Iterator[Served]:
-    """The bundled model alone (MODEL_PATH), then as a repository's labelled versions."""
+def served(
+    request: pytest.FixtureRequest, digits_model: Path, digits_repository: Path
+) -> Iterator[Served]:
+    """The digits model alone (MODEL_PATH), then as a repository's labelled versions."""
     if request.param == "single":
-        with running_server(BUNDLED_MODEL) as server:
+        with running_server(digits_model) as server:
             yield Served(server, "model", "1", None)
     else:
         with running_server(MODEL_REPOSITORY=str(digits_repository)) as server:
@@ -174,7 +175,7 @@ def _fuzz_setup(served: Served, directory: Path) -> tuple[Path, Path]:
     """
     server = served.server
     meta = requests.get(f"{server.url}/v2/models/{served.name}", timeout=30).json()
-    (spec,) = meta["inputs"]  # the bundled model: one input
+    (spec,) = meta["inputs"]  # the digits model: one input
     shape = [1 if d < 0 else d for d in spec["shape"]]
     zeros = np.zeros(shape, dtype=np.float32)
     infer_example = {

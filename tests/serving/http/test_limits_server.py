@@ -17,7 +17,6 @@ import psutil
 import pytest
 import requests
 
-from tests.conftest import BUNDLED_MODEL
 from tests.server import Server, running_server
 
 GOOD = {"instances": [[[[0.0]] * 8] * 8]}
@@ -71,8 +70,8 @@ def tree_rss(pid: int) -> int:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    with running_server(BUNDLED_MODEL, BODY_TIMEOUT_SECONDS="1.5", **AS_DEPLOYED) as running:
+def server(digits_model: Path) -> Iterator[Server]:
+    with running_server(digits_model, BODY_TIMEOUT_SECONDS="1.5", **AS_DEPLOYED) as running:
         assert requests.post(running.url + PREDICT, json=GOOD, timeout=30).status_code == 200
         yield running
 
@@ -168,10 +167,10 @@ def test_a_trickling_body_is_cut_off_at_the_deadline(server):
 
 
 @pytest.fixture
-def budget_server() -> Iterator[Server]:
+def budget_server(digits_model: Path) -> Iterator[Server]:
     """Room for one 16 KB JSON body at a time (20 bytes of memory per JSON body byte)."""
     with running_server(
-        BUNDLED_MODEL,
+        digits_model,
         REQUEST_MEMORY_BUDGET_BYTES=str(20 * 16_000),
         ADMISSION_TIMEOUT_SECONDS="0.5",
         BODY_TIMEOUT_SECONDS="3",
@@ -238,6 +237,18 @@ def test_binary_bodies_cost_less_than_json_bodies(budget_server, models: Path):
         timeout=30,
     )
     assert response.status_code == 200, response.text
+
+
+def test_a_body_cut_short_is_400_saying_how_much_arrived(server):
+    with connect(server) as sock:
+        send_head(sock, 100)
+        sock.sendall(b'{"instances": ')
+        sock.shutdown(socket.SHUT_WR)  # the client is gone before the rest
+        status, _, body = read_response(sock)
+    assert status == 400
+    assert json.loads(body) == {
+        "error": "request body ended after 14 of the 100 bytes its Content-Length declares"
+    }
 
 
 def test_a_small_body_refused_unread_leaves_the_connection_usable(server):

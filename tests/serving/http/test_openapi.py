@@ -21,7 +21,6 @@ from serving.repository import VersionState
 from serving.runtime import ModelState
 from serving.settings import NAME_PATTERN
 from tests import contract
-from tests.conftest import BUNDLED_MODEL
 
 DOCUMENT = openapi.document("0", routes.ROUTES)
 SCHEMAS = DOCUMENT["components"]["schemas"]
@@ -113,13 +112,13 @@ def test_the_checker_fails_an_exchange_the_document_does_not_allow(exchange, mes
 
 
 @needs_validator
-def test_the_in_process_client_is_checked(client_for):
-    client = client_for(BUNDLED_MODEL)
+def test_the_in_process_client_is_checked(client_for, digits_model):
+    client = client_for(digits_model)
     assert client.application.wsgi_app.__name__ == "wrapped"
     assert client.get("/v2/health/live").status_code == 200
 
 
-def test_the_version_has_one_owner(client_for):
+def test_the_version_has_one_owner(client_for, digits_model):
     """serving.__version__ is what the server reports; pyproject.toml reads it, states none."""
     import tomllib
 
@@ -130,7 +129,7 @@ def test_the_version_has_one_owner(client_for):
     assert "version" not in project["project"]
     assert "version" in project["project"]["dynamic"]
     assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "serving.__version__"}
-    answer = client_for(BUNDLED_MODEL).get("/v2").json
+    answer = client_for(digits_model).get("/v2").json
     assert answer["version"] == serving.__version__
     assert (
         openapi.document(answer["version"], routes.ROUTES)["info"]["version"] == answer["version"]

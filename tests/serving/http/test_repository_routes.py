@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BUNDLED_MODEL, load_or_skip
+from tests.conftest import load_or_skip
 from tests.serving.http.conftest import make_repository
 
 PIXELS = [[[[0.5]] * 8] * 8]
@@ -17,7 +17,7 @@ HALF = {"models": {"half": {"versions": "all", "labels": {"stable": 1, "canary":
 
 
 @pytest.fixture
-def half(models: Path, tmp_path: Path) -> Path:
+def half(models: Path, digits_model: Path, tmp_path: Path) -> Path:
     """``half`` 1 = half_plus_two (0.5 x + 2), 2 = half_plus_three (0.5 x + 3), labelled;
     ``digits`` 1 (the bundled model, latest only)."""
     load_or_skip(models / "half_plus_two.tflite")
@@ -26,7 +26,7 @@ def half(models: Path, tmp_path: Path) -> Path:
         {
             "half/1": models / "half_plus_two.tflite",
             "half/2": models / "half_plus_three.tflite",
-            "digits/1": BUNDLED_MODEL,
+            "digits/1": digits_model,
         },
         HALF,
     )
@@ -193,11 +193,11 @@ def test_a_broken_version_is_not_ready_and_the_others_serve(repository_client_fo
 
 
 def test_an_unusable_models_json_is_503_naming_the_file_and_nothing_is_ready(
-    repository_client_for, tmp_path
+    repository_client_for, tmp_path, digits_model
 ):
     root = make_repository(
         tmp_path / "repository",
-        {"digits/1": BUNDLED_MODEL},
+        {"digits/1": digits_model},
         {"models": {"digits": {"labels": {"stable": 4}}}},
     )
     client = repository_client_for(root)
@@ -217,8 +217,8 @@ def test_an_unusable_models_json_is_503_naming_the_file_and_nothing_is_ready(
     assert "models.json" in _error(broken.get("/v2/health/ready"), 503)
 
 
-def test_a_label_in_single_model_mode_is_404_saying_what_labels_need(client_for):
-    client = client_for(BUNDLED_MODEL)
+def test_a_label_in_single_model_mode_is_404_saying_what_labels_need(client_for, digits_model):
+    client = client_for(digits_model)
     message = _error(client.get("/v1/models/model/labels/stable"), 404)
     assert message == (
         "version label 'stable' not found; labels name versions of a model repository "

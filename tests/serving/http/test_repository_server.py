@@ -22,7 +22,7 @@ from tritonclient.utils import InferenceServerException
 
 from tests import contract
 from tests.concurrency import at_once
-from tests.conftest import BUNDLED_MODEL, REPO, load_or_skip
+from tests.conftest import REPO, load_or_skip
 from tests.server import Server, running_server
 from tests.serving.http.conftest import make_repository
 
@@ -31,7 +31,7 @@ CONFIG = {"models": {"half": {"versions": "all", "labels": {"stable": 1, "canary
 
 
 @pytest.fixture(scope="module")
-def repository(models: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def repository(models: Path, digits_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``half`` 1 (0.5 x + 2) and 2 (0.5 x + 3), labelled; ``digits`` 1; ``broken`` 1."""
     load_or_skip(models / "half_plus_two.tflite")
     root = make_repository(
@@ -39,7 +39,7 @@ def repository(models: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         {
             "half/1": models / "half_plus_two.tflite",
             "half/2": models / "half_plus_three.tflite",
-            "digits/1": BUNDLED_MODEL,
+            "digits/1": digits_model,
         },
         CONFIG,
     )

@@ -7,7 +7,6 @@ import json
 import pytest
 
 from serving.trace import SAMPLED_FIELD, SPAN_FIELD, TRACE_FIELD
-from tests.conftest import BUNDLED_MODEL
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 PIXELS = {"instances": [[[[0.5]] * 8] * 8]}
@@ -18,8 +17,8 @@ def _lines(capsys: pytest.CaptureFixture[str]) -> list[dict]:
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
-def test_cold_request_and_model_load_lines_carry_the_trace(client_for, capsys):
-    client = client_for(BUNDLED_MODEL, GOOGLE_CLOUD_PROJECT="demo-project")
+def test_cold_request_and_model_load_lines_carry_the_trace(client_for, capsys, digits_model):
+    client = client_for(digits_model, GOOGLE_CLOUD_PROJECT="demo-project")
     capsys.readouterr()
     response = client.post(
         "/v1/models/model:predict",
@@ -37,8 +36,8 @@ def test_cold_request_and_model_load_lines_carry_the_trace(client_for, capsys):
     assert "trace_id" not in request  # the old, uncorrelated field is gone
 
 
-def test_each_request_carries_its_own_trace_and_none_leaks(client_for, capsys):
-    client = client_for(BUNDLED_MODEL, GOOGLE_CLOUD_PROJECT="demo-project")
+def test_each_request_carries_its_own_trace_and_none_leaks(client_for, capsys, digits_model):
+    client = client_for(digits_model, GOOGLE_CLOUD_PROJECT="demo-project")
     other = "0af7651916cd43dd8448eb211c80319c"
     sent = [
         {"traceparent": f"00-{TRACE}-00f067aa0ba902b7-01"},
@@ -66,8 +65,8 @@ def test_each_request_carries_its_own_trace_and_none_leaks(client_for, capsys):
     assert requests[3][SAMPLED_FIELD] is False
 
 
-def test_error_lines_carry_the_trace_too(client_for, capsys):
-    client = client_for(BUNDLED_MODEL, GOOGLE_CLOUD_PROJECT="demo-project")
+def test_error_lines_carry_the_trace_too(client_for, capsys, digits_model):
+    client = client_for(digits_model, GOOGLE_CLOUD_PROJECT="demo-project")
     capsys.readouterr()
     response = client.post(
         "/v1/models/model:predict",
@@ -80,10 +79,10 @@ def test_error_lines_carry_the_trace_too(client_for, capsys):
     assert line[TRACE_FIELD] == f"projects/demo-project/traces/{TRACE}"
 
 
-def test_without_a_project_the_fields_are_omitted(client_for, capsys, monkeypatch):
+def test_without_a_project_the_fields_are_omitted(client_for, capsys, monkeypatch, digits_model):
     monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
     # GCE_METADATA_HOST is a loopback port nothing listens on (tests/conftest.py)
-    client = client_for(BUNDLED_MODEL)
+    client = client_for(digits_model)
     capsys.readouterr()
     response = client.post(
         "/v1/models/model:predict", json=PIXELS, headers={"X-Cloud-Trace-Context": f"{TRACE}/1"}

@@ -10,7 +10,7 @@ import pytest
 
 from serving.errors import ModelLoadError
 from serving.model.backend import PREFERENCE, select_backend
-from tests.conftest import BUNDLED_MODEL, REPO
+from tests.conftest import REPO
 
 MODULES = {
     "litert": "ai_edge_litert",
@@ -28,13 +28,13 @@ def test_the_first_importable_backend_in_preference_order_wins():
 
 
 @pytest.mark.parametrize("name", INSTALLED)
-def test_an_installed_backend_can_be_forced_and_serves_the_bundled_model(name):
+def test_an_installed_backend_can_be_forced_and_serves_the_digits_model(name, digits_model):
     # A subprocess: forcing tensorflow imports all of TensorFlow, which must not leak
     # into this test process (other tests assert what is imported).
     code = (
         "import numpy as np\n"
         "from serving import Model\n"
-        f"with Model.load({str(BUNDLED_MODEL)!r}, backend={name!r}) as m:\n"
+        f"with Model.load({str(digits_model)!r}, backend={name!r}) as m:\n"
         "    out = m.predict({'pixels': np.zeros((2, 8, 8, 1), np.float32)})\n"
         "    print(m.backend.name, next(iter(out.values())).shape)\n"
     )

@@ -19,7 +19,7 @@ from serving.model.engine import EngineKind
 from serving.model.tensors import Signature
 from serving.model.weight_cache import CacheState
 from tests.concurrency import at_once
-from tests.conftest import BUNDLED_MODEL, REPO
+from tests.conftest import REPO
 
 BACKEND = os.environ.get("SERVING_BACKEND")
 HAS_COMPILED = select_backend(BACKEND).compiled is not None
@@ -28,7 +28,8 @@ needs_compiled = pytest.mark.skipif(
 )
 RNG = np.random.default_rng(3)
 
-# (fixture, file): every kind of model the suite builds.
+# (fixture, file): every kind of model the suite builds (a file of a folder fixture, or None
+# for a fixture that is the model itself).
 MODELS = [
     ("models", "float32.tflite"),
     ("models", "int8.tflite"),
@@ -41,12 +42,13 @@ MODELS = [
     ("picture_models", "int8.tflite"),
     ("engine_models", "mlp.tflite"),
     ("engine_models", "mlp_int8.tflite"),
-    ("bundled", "quantized_model.tflite"),
+    ("digits_model", None),
 ]
 
 
-def model_path(request: pytest.FixtureRequest, where: str, name: str) -> Path:
-    return BUNDLED_MODEL if where == "bundled" else request.getfixturevalue(where) / name
+def model_path(request: pytest.FixtureRequest, where: str, name: str | None) -> Path:
+    found = request.getfixturevalue(where)
+    return found if name is None else found / name
 
 
 def load(path: Path, engine: str | None, cache: Path, **options: object) -> Model:
@@ -127,11 +129,11 @@ def test_every_engine_answers_as_a_bare_interpreter(request, tmp_path, engine, w
                     np.testing.assert_allclose(got[output], value, rtol=1e-5, atol=1e-6)
 
 
-def test_small_models_stay_on_the_interpreter_pool(tmp_path):
-    with load(BUNDLED_MODEL, None, tmp_path) as model:
+def test_small_models_stay_on_the_interpreter_pool(digits_model, tmp_path):
+    with load(digits_model, None, tmp_path) as model:
         assert model.engine.kind is EngineKind.INTERPRETER
         assert model.choice.reason == (
-            f"model of {BUNDLED_MODEL.stat().st_size} bytes, under {SHARED_WEIGHTS_MIN_BYTES}: "
+            f"model of {digits_model.stat().st_size} bytes, under {SHARED_WEIGHTS_MIN_BYTES}: "
             "copies of its weights cost less than the compiled engine's runtime"
         )
         assert model.weight_cache is None

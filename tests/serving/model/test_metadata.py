@@ -1,4 +1,4 @@
-"""serving.model.metadata: TFLite metadata read from real models (bundled and converted)."""
+"""serving.model.metadata: TFLite metadata read from real models (the digits one and converted)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import pytest
 from serving.model import metadata
 from serving.model.flatbuffer import FlatbufferError, Table
 from serving.model.metadata import ColorSpace, MetadataError, Normalization, Source
-from tests.conftest import BUNDLED_MODEL, load_or_skip
+from tests.conftest import load_or_skip
 
 DIGITS = tuple(str(i) for i in range(10))
 
 
-def test_bundled_model_has_labels_normalisation_and_name():
-    with load_or_skip(BUNDLED_MODEL) as model:
+def test_the_digits_model_has_labels_normalisation_and_name(digits_model: Path):
+    with load_or_skip(digits_model) as model:
         found = model.metadata
         signature = model.default
     assert found is not None
@@ -46,8 +46,8 @@ def test_a_model_without_metadata_has_none(models: Path):
         assert model.labels(model.default, model.outputs[0]) is None
 
 
-def test_malformed_metadata_is_reported_not_fatal(tmp_path: Path):
-    content = bytearray(BUNDLED_MODEL.read_bytes())
+def test_malformed_metadata_is_reported_not_fatal(digits_model: Path, tmp_path: Path):
+    content = bytearray(digits_model.read_bytes())
     at = content.find(b"M001")  # the metadata buffer's file identifier
     assert at > 4
     start = at - 4  # the root offset of the ModelMetadata flatbuffer
@@ -58,7 +58,7 @@ def test_malformed_metadata_is_reported_not_fatal(tmp_path: Path):
         assert model.metadata is None
         assert "outside" in (model.metadata_error or "")
         assert model.outputs[0].name == "probabilities"  # served anyway
-    with load_or_skip(BUNDLED_MODEL) as model, pytest.raises(MetadataError, match="outside"):
+    with load_or_skip(digits_model) as model, pytest.raises(MetadataError, match="outside"):
         metadata.read(bytes(content), model.signatures)
 
 

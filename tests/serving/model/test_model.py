@@ -10,7 +10,7 @@ import pytest
 
 from serving.errors import BadRequest, ModelLoadError, ServingError
 from serving.model import Model
-from tests.conftest import BUNDLED_MODEL, load_or_skip
+from tests.conftest import load_or_skip
 from tests.reference import reference_predict
 
 RNG = np.random.default_rng(42)
@@ -45,12 +45,12 @@ def test_describes_quantized_tensors(models):
         assert model.backend.name in ("litert", "tflite_runtime", "tensorflow")
 
 
-def test_bundled_model_classifies_digits():
+def test_the_digits_model_classifies_digits(digits_model):
     from sklearn.datasets import load_digits
 
     digits = load_digits()
     x = (digits.images[-200:] / 16.0).astype(np.float32)[..., None]
-    with load_or_skip(BUNDLED_MODEL) as model:
+    with load_or_skip(digits_model) as model:
         (name,) = (s.name for s in model.inputs)
         probabilities = next(iter(model.predict({name: x}).values()))
     accuracy = np.mean(probabilities.argmax(axis=1) == digits.target[-200:])
@@ -130,6 +130,11 @@ def test_without_signature_tensors_are_named_by_tensor_name(models):
             r"input 'pixels': expected shape \[-1, 8, 8, 1\], received \[2, 8, 7, 1\]",
         ),
         ({"pixels": [[[["x"]]]]}, "input 'pixels': expected numbers, received strings"),
+        # An array of strings, not numpy's dtype ('<U1').
+        (
+            {"pixels": np.full((1, 8, 8, 1), "x")},
+            "^input 'pixels': expected numbers, received strings$",
+        ),
         ({"pixels": np.full((1, 8, 8, 1), np.nan)}, "NaN or infinite values cannot be quantized"),
     ],
 )
@@ -188,6 +193,27 @@ def test_op_version_error_hints_at_litert_on_other_backends(models):
         assert "upgrade ai-edge-litert" in str(caught.value)
     else:
         assert "install ai-edge-litert" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("classifier.keras", "a Keras model (.keras archive)"),
+        ("classifier.h5", "an HDF5 file (a Keras .h5 model)"),
+        ("classifier_saved_model", "a TensorFlow SavedModel folder"),
+    ],
+)
+def test_a_model_the_converter_takes_is_refused_with_the_command_that_converts_it(
+    models, name, kind
+):
+    path = models / name
+    with pytest.raises(ModelLoadError) as caught:
+        Model.load(path, backend=os.environ.get("SERVING_BACKEND"))
+    assert str(caught.value) == (
+        f"{path} is {kind}, not a TFLite model: convert it first "
+        f"(python -m convert {path} -o {path.with_suffix('.tflite')}) and serve the .tflite file"
+    )
+    assert (caught.value.reason, caught.value.status_code) == ("not_tflite", 503)
 
 
 def test_a_directory_is_not_a_model(tmp_path):

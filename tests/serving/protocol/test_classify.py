@@ -13,7 +13,6 @@ from sklearn.datasets import load_digits
 from serving.errors import BadRequest
 from serving.model import TensorSpec
 from serving.protocol import classify
-from tests.conftest import BUNDLED_MODEL
 from tests.reference import reference_predict
 
 RNG = np.random.default_rng(43)
@@ -28,8 +27,8 @@ def digit_png(index: int) -> tuple[bytes, int]:
     return buffer.getvalue(), int(digits.target[index])
 
 
-def test_raw_png_classify_answers_the_digit_label(client_for):
-    client = client_for(BUNDLED_MODEL)
+def test_raw_png_classify_answers_the_digit_label(client_for, digits_model):
+    client = client_for(digits_model)
     for index in (0, 1, 7):
         png, digit = digit_png(index)
         response = client.post("/v1/models/model:classify", data=png, content_type="image/png")
@@ -41,10 +40,10 @@ def test_raw_png_classify_answers_the_digit_label(client_for):
         assert scores == sorted(scores, reverse=True)
 
 
-def test_examples_top_k_and_scores_equal_predict(client_for):
-    client = client_for(BUNDLED_MODEL)
+def test_examples_top_k_and_scores_equal_predict(client_for, digits_model):
+    client = client_for(digits_model)
     x = RNG.random((3, 8, 8, 1), dtype=np.float32)
-    (expected,) = reference_predict(BUNDLED_MODEL, {"pixels": x}).values()
+    (expected,) = reference_predict(digits_model, {"pixels": x}).values()
     body = {"examples": [{"pixels": row.tolist()} for row in x], "top_k": 3}
     response = client.post("/v1/models/model/versions/1:classify", json=body)
     assert response.status_code == 200, response.json
@@ -94,8 +93,8 @@ def test_without_labels_the_label_is_empty_as_in_tf_serving(client_for, models, 
         (":multi_inference", {"examples": []}, 404, "':multi_inference' is not supported"),
     ],
 )
-def test_classify_errors(client_for, path, body, status, message):
-    response = client_for(BUNDLED_MODEL).post(f"/v1/models/model{path}", json=body)
+def test_classify_errors(client_for, path, body, status, message, digits_model):
+    response = client_for(digits_model).post(f"/v1/models/model{path}", json=body)
     assert response.status_code == status
     assert message in response.json["error"]
 
@@ -108,10 +107,10 @@ def test_classify_needs_one_class_output(client_for, models):
     assert "use :predict" in response.json["error"]
 
 
-def test_v2_classification_extension(client_for, models):
-    client = client_for(BUNDLED_MODEL)
+def test_v2_classification_extension(client_for, models, digits_model):
+    client = client_for(digits_model)
     x = RNG.random((2, 8, 8, 1), dtype=np.float32)
-    (expected,) = reference_predict(BUNDLED_MODEL, {"pixels": x}).values()
+    (expected,) = reference_predict(digits_model, {"pixels": x}).values()
     body = {
         "inputs": [
             {
@@ -167,8 +166,18 @@ def test_classification_needs_a_class_output():
     )
 
 
-def test_booleans_among_numbers_in_examples_are_400(client_for):
-    client = client_for(BUNDLED_MODEL)
+@pytest.mark.parametrize(
+    ("top_k", "shown"), [(True, "true"), (None, "null"), ("three", "'three'"), (2.5, "2.5")]
+)
+def test_a_top_k_that_is_no_positive_integer_is_shown_as_sent(client_for, models, top_k, shown):
+    body = {"examples": [{"pixels": [[[0]] * 8] * 8}], "top_k": top_k}
+    response = client_for(models / "int8.tflite").post("/v1/models/model:classify", json=body)
+    assert response.status_code == 400
+    assert response.json == {"error": f"body: top_k must be a positive integer, received {shown}"}
+
+
+def test_booleans_among_numbers_in_examples_are_400(client_for, digits_model):
+    client = client_for(digits_model)
     body = {"examples": [{"pixels": [[[0.5]] * 7 + [[True]]] * 8}]}
     response = client.post("/v1/models/model:classify", json=body)
     assert response.status_code == 400

@@ -171,6 +171,67 @@ def test_hostile_pictures_are_refused_and_the_next_request_works(client_for, pic
     assert "MAX_IMAGE_PIXELS" in response.json["error"]
 
 
+ACCEPTED = "image/jpeg, image/png, image/webp, image/bmp, image/gif"
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type", "message"),
+    [
+        (
+            b'{"instances": [1]}',
+            "image/png",
+            "input 'image': not a decodable image/png: received 18 bytes starting with the "
+            f"text '{{\"instances\"'...; accepted: {ACCEPTED}",
+        ),
+        (
+            bytes(range(3)),
+            "image/jpeg",
+            "input 'image': not a decodable image/jpeg: received 3 bytes starting with the "
+            f"bytes 00 01 02; accepted: {ACCEPTED}",
+        ),
+        (
+            encode(rgb(), "JPEG"),
+            "image/png",
+            "input 'image': not a decodable image/png: the data is image/jpeg, not image/png",
+        ),
+        (
+            b"\x89PNG\r\n\x1a\n not really",
+            "image/png",
+            "input 'image': not a decodable image/png: it begins with the image/png signature, "
+            "but its header is not valid",
+        ),
+    ],
+)
+def test_a_body_that_is_no_picture_is_described_not_its_file_object(
+    client_for, picture_models, data, content_type, message
+):
+    """Pillow's "cannot identify image file <_io.BytesIO object at 0x...>" says nothing to
+    a client: the answer says what was received and what is accepted."""
+    client = client_for(picture_models / "int8.tflite")
+    response = client.post("/v1/models/model:predict", data=data, content_type=content_type)
+    assert response.status_code == 400
+    assert response.json == {"error": message}
+
+
+def test_undeclared_pictures_that_are_none_are_described_in_b64_and_v2_bytes(
+    client_for, picture_models
+):
+    client = client_for(picture_models / "int8.tflite")
+    response = client.post("/v1/models/model:predict", json={"instances": [{"b64": b64(b"GIF")}]})
+    assert response.status_code == 400
+    assert response.json == {
+        "error": "input 'image': not a decodable picture: received 3 bytes starting with the "
+        f"text 'GIF'; accepted: {ACCEPTED}"
+    }
+    tensor = {"name": "image", "shape": [1], "datatype": "BYTES", "data": [b64(b"\0" * 20)]}
+    response = client.post("/v2/models/model/infer", json={"inputs": [tensor]})
+    assert response.status_code == 400
+    assert response.json == {
+        "error": "input 'image': not a decodable picture: received 20 bytes starting with the "
+        f"bytes 00 00 00 00 00 00 00 00 00 00 00 00...; accepted: {ACCEPTED}"
+    }
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
@@ -195,7 +256,7 @@ def test_pictures_need_a_picture_input(client_for, models):
     png = encode(rgb())
     response = client.post("/v1/models/model:predict", data=png, content_type="image/png")
     assert response.status_code == 400
-    assert "a image/png body needs a model with one picture input" in response.json["error"]
+    assert "an image/png body needs a model with one picture input" in response.json["error"]
     response = client.post(
         "/v1/models/model:predict", json={"instances": [{"a": {"b64": b64(png)}, "b": [0] * 3}]}
     )

@@ -188,6 +188,44 @@ def test_errors_are_json_with_the_right_status(
     assert client.post("/v1/models/model:predict", json=GOOD).status_code == 200
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"instances": [{"image": {"b64": "aGVsbG8="}}]},  # a picture for a non-picture input
+        {"instances": [{"image": [[1, 2], [3]]}]},  # ragged
+        {"inputs": {"image": [[1, 2], [3]]}},
+    ],
+)
+def test_a_wrong_name_is_reported_before_its_values(models, client_for, body):
+    response = client_for(models / "int8.tflite").post("/v1/models/model:predict", json=body)
+    assert response.status_code == 400
+    assert response.json == {"error": "unknown input 'image'; the model's inputs are: pixels"}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            {"signature_name": 7, "instances": [1]},
+            "'signature_name' must be a string, received a number",
+        ),
+        (
+            {"signature_name": ["serving_default"], "instances": [1]},
+            "'signature_name' must be a string, received a list",
+        ),
+        (
+            {"instances": [{"pixels": 0}, {}]},
+            "instance 1 has inputs none, instance 0 has 'pixels': every instance needs the same "
+            "inputs",
+        ),
+    ],
+)
+def test_messages_name_json_not_python_types(models, client_for, body, message):
+    response = client_for(models / "int8.tflite").post("/v1/models/model:predict", json=body)
+    assert response.status_code == 400
+    assert response.json == {"error": message}
+
+
 def test_body_over_the_limit_is_413(models, client_for):
     client = client_for(models / "int8.tflite", MAX_REQUEST_BYTES="2000")
     big = {"instances": np.zeros((8, 8, 8, 1)).tolist()}

@@ -138,11 +138,11 @@ def test_errors_reach_the_client_with_their_message(client, make, message):
     assert client.infer("model", [pixels(x)]).as_numpy("output_0").shape == (1, 10)
 
 
-def test_bytes_pictures_and_classification_on_the_bundled_model():
+def test_bytes_pictures_and_classification_on_the_digits_model(digits_model: Path):
     """An encoded digit as BYTES (binary), answered as the classification extension's top 3."""
     from tests.serving.protocol.test_classify import digit_png
 
-    with running_server() as bundled, contract.checking_proxy(bundled.url) as url:
+    with running_server(digits_model) as digits, contract.checking_proxy(digits.url) as url:
         client = triton.InferenceServerClient(url=url.removeprefix("http://"))
         try:
             assert "classification" in client.get_server_metadata()["extensions"]

@@ -185,6 +185,67 @@ def test_routes(models, client_for, method, path, status):
         assert response.headers["Allow"]
 
 
+@pytest.mark.parametrize(
+    "tensor",
+    [
+        {**PIXELS, "name": "image", "data": [0.5] * 10},  # and a wrong size
+        {**PIXELS, "name": "image", "shape": [8, 8]},  # and a wrong shape
+        {**PIXELS, "name": "image", "datatype": "FP64"},  # and a wrong datatype
+        {"name": "image", "shape": [1], "datatype": "BYTES", "data": ["aGVsbG8="]},
+        {"name": "image", "shape": [1], "datatype": "FP32"},  # and no data
+    ],
+)
+def test_a_wrong_name_is_reported_before_anything_else_wrong(models, client_for, tensor):
+    """The name is the first thing to fix: a size checked against an input the model does
+    not have would send the client after the wrong mistake."""
+    response = client_for(models / "int8.tflite").post(
+        "/v2/models/model/infer", json={"inputs": [tensor]}
+    )
+    assert response.status_code == 400
+    assert response.json == {"error": "unknown input 'image'; the model's inputs are: pixels"}
+
+
+@pytest.mark.parametrize(
+    ("tensor", "message"),
+    [
+        (
+            {**PIXELS, "shape": {"rows": True}},
+            "input 'pixels': 'shape' must be a list of integers, received {\"rows\":true}",
+        ),
+        (
+            {**PIXELS, "shape": [1, 8.5, None]},
+            "input 'pixels': 'shape' must be a list of integers, received [1,8.5,null]",
+        ),
+        (
+            {**PIXELS, "datatype": None},
+            "input 'pixels': datatype null is not one of BOOL, UINT8, UINT16, UINT32, UINT64, "
+            "INT8, INT16, INT32, INT64, FP16, FP32, FP64, BYTES",
+        ),
+    ],
+)
+def test_values_in_messages_are_json_not_python(models, client_for, tensor, message):
+    response = client_for(models / "int8.tflite").post(
+        "/v2/models/model/infer", json={"inputs": [tensor]}
+    )
+    assert response.status_code == 400
+    assert response.json == {"error": message}
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"{oops", "unexpected character, expected a string key: line 1 column 2 (char 1)"),
+        (b'{"inputs": "\xff"}', "not valid UTF-8 at byte 12 (0xff)"),
+    ],
+)
+def test_malformed_json_is_named_once(models, client_for, body, reason):
+    response = client_for(models / "int8.tflite").post(
+        "/v2/models/model/infer", data=body, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert response.json == {"error": f"malformed JSON in inference request: {reason}"}
+
+
 def test_booleans_among_numbers_are_400(models, client_for):
     client = client_for(models / "int8.tflite")
     data = [0.5] * 63 + [True]

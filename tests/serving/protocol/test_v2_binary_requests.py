@@ -193,7 +193,7 @@ X = np.zeros((1, 8, 8, 1), np.float32)
         (
             b'\xff\xfe{"inputs"}' + X.tobytes(),
             {"Inference-Header-Content-Length": "11"},
-            "malformed JSON in inference request JSON",
+            "malformed JSON in inference request: not valid UTF-8 at byte 0 (0xff)",
         ),
     ],
 )
@@ -234,14 +234,14 @@ def test_hostile_shapes_are_400(models, client_for, shape, message):
 
 def test_zero_size_shape_with_huge_dimensions_is_400_in_binary_too(models, client_for):
     client = client_for(models / "int8.tflite")
-    tensor = {"name": "x", "shape": [0, 2**31 - 1, 2**31 - 1], "datatype": "FP32"}
+    tensor = {"name": "pixels", "shape": [0, 2**31 - 1, 2**31 - 1], "datatype": "FP32"}
     body, headers = binary_request(
         {"inputs": [{**tensor, "parameters": {"binary_data_size": 0}}]}, b""
     )
     response = client.post(URL, data=body, headers=headers)
     assert response.status_code == 400, response.data[:300]
     assert response.json == {
-        "error": "input 'x': 'shape' [0, 2147483647, 2147483647] multiplies to "
+        "error": "input 'pixels': 'shape' [0, 2147483647, 2147483647] multiplies to "
         "4611686014132420609 elements (zero dimensions aside), at most 2147483647"
     }
 
@@ -251,4 +251,7 @@ def test_datatype_that_is_not_a_string_is_400(models, client_for):
     body = {"inputs": [{"name": "pixels", "shape": [1], "datatype": ["FP32"], "data": [1.0]}]}
     response = client.post(URL, json=body)
     assert response.status_code == 400
-    assert "input 'pixels': datatype ['FP32'] is not one of BOOL" in response.json["error"]
+    assert response.json == {
+        "error": "input 'pixels': datatype [\"FP32\"] is not one of BOOL, UINT8, UINT16, UINT32, "
+        "UINT64, INT8, INT16, INT32, INT64, FP16, FP32, FP64, BYTES"
+    }

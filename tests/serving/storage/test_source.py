@@ -68,6 +68,19 @@ def test_local_directory_is_not_a_model(tmp_path: Path) -> None:
     assert err.value.reason == "missing"
 
 
+def test_a_saved_model_folder_is_refused_with_the_command_that_converts_it(
+    models: Path, tmp_path: Path
+) -> None:
+    path = models / "classifier_saved_model"
+    with pytest.raises(ModelLoadError) as err:
+        fetch_model(str(path), cache_dir=tmp_path, timeout=1)
+    assert str(err.value) == (
+        f"{path} is a TensorFlow SavedModel folder, not a TFLite model: convert it first "
+        f"(python -m convert {path} -o {path}.tflite) and serve the .tflite file"
+    )
+    assert (err.value.reason, err.value.status_code) == ("not_tflite", 503)
+
+
 def test_empty_model_path(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="model path is empty") as err:
         fetch_model("", cache_dir=tmp_path, timeout=1)
