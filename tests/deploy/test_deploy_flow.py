@@ -115,14 +115,15 @@ def test_failed_deploy_stops_with_its_status(tmp_path: Path) -> None:
     assert "Deployed" not in result.stdout
 
 
-def test_printed_example_request_is_served(fake_dir: Path) -> None:
-    """The example body deploy.sh prints gets 10 class probabilities from the real function."""
+def test_printed_example_request_is_served(fake_dir: Path, digits_model: Path) -> None:
+    """The example body deploy.sh prints for the bundled example gets 10 class probabilities
+    from the real function serving the digits model (as the example is built)."""
     result = deploy_with(fake_dir, "--project", PROJECT)
     body = re.search(r"-d '([^']+)'", result.stdout)
     assert body, result.stdout
     path = re.search(r"\.run\.app(/v1/models/model:predict)", result.stdout)
     assert path, result.stdout
-    with running_server() as server:
+    with running_server(digits_model) as server:
         response = requests.post(
             server.url + path.group(1),
             data=body.group(1),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 
 import pytest
@@ -355,17 +356,26 @@ def memory_line(stderr: str) -> str:
     return line.removeprefix("# memory: ")
 
 
-def test_the_dry_run_prints_the_memory_estimate_of_the_bundled_model() -> None:
-    result = run_deploy("--dry-run", "--project", PROJECT)
+def test_the_dry_run_prints_the_memory_estimate_of_the_model(digits_model) -> None:
+    """The digits model (as the bundled example is built), then whatever model is bundled."""
+    result = run_deploy("--dry-run", "--project", PROJECT, "--model", str(digits_model))
     assert result.returncode == 0, result.stderr
     assert memory_line(result.stderr) == (
         "about 246 MiB (46 MiB runtime, 0.2 MiB weights, 200 MiB for one JSON request at the "
         "body limit) of 1024 MiB"
     )
+    bundled = run_deploy("--dry-run", "--project", PROJECT)
+    assert bundled.returncode == 0, bundled.stderr
+    assert re.fullmatch(
+        r"about \d+ MiB \(46 MiB runtime, [\d.]+ MiB weights, 200 MiB for one JSON request at "
+        r"the body limit\) of 1024 MiB",
+        memory_line(bundled.stderr),
+    )
 
 
-def test_a_memory_too_small_for_one_request_at_the_body_limit_is_refused() -> None:
-    result = run_deploy("--dry-run", "--project", PROJECT, "--memory", "128Mi")
+def test_a_memory_too_small_for_one_request_at_the_body_limit_is_refused(digits_model) -> None:
+    model = ("--model", str(digits_model))
+    result = run_deploy("--dry-run", "--project", PROJECT, "--memory", "128Mi", *model)
     assert result.returncode == 2
     assert result.stdout == ""  # refused before any command
     assert result.stderr == (
@@ -376,8 +386,9 @@ def test_a_memory_too_small_for_one_request_at_the_body_limit_is_refused() -> No
     )
     # A smaller body limit makes the same memory enough.
     smaller = run_deploy(
-        "--dry-run", "--project", PROJECT, "--memory", "128Mi", "--env", "MAX_REQUEST_BYTES=1000000"
-    )
+        "--dry-run", "--project", PROJECT, "--memory", "128Mi", *model,
+        "--env", "MAX_REQUEST_BYTES=1000000",
+    )  # fmt: skip
     assert smaller.returncode == 0, smaller.stderr
     assert memory_line(smaller.stderr).startswith("about 65 MiB (")
 
