@@ -84,3 +84,24 @@ def running_server(
             proc.kill()
             proc.wait()
         log.close()
+
+
+def zeros_infer_body(url: str, model: str = "model") -> dict | None:
+    """A V2 infer body of zeros shaped as the served model's own metadata says (None when
+    an input takes BYTES, for which zeros are no valid request): a request that fits
+    whatever model is served, the bundled example or a user's own in its place."""
+    meta = requests.get(f"{url}/v2/models/{model}", timeout=30).json()
+    if any(spec["datatype"] == "BYTES" for spec in meta["inputs"]):
+        return None
+    inputs = []
+    for spec in meta["inputs"]:
+        shape = [1 if size < 0 else size for size in spec["shape"]]
+        zero = False if spec["datatype"] == "BOOL" else 0
+        count = 1
+        for size in shape:
+            count *= size
+        data = [zero] * count
+        inputs.append(
+            {"name": spec["name"], "datatype": spec["datatype"], "shape": shape, "data": data}
+        )
+    return {"inputs": inputs}

@@ -18,7 +18,7 @@ import requests
 from tests.conftest import BUNDLED_MODEL, REPO
 from tests.metadata_server import fake_metadata
 from tests.reference import reference_predict
-from tests.server import running_server
+from tests.server import running_server, zeros_infer_body
 
 RNG = np.random.default_rng(3)
 
@@ -93,19 +93,10 @@ def test_without_model_path_whatever_model_is_bundled_is_served():
         ready = requests.get(f"{server.url}/v2/health/ready", timeout=60)
         assert ready.status_code == 200, ready.text
         meta = requests.get(f"{server.url}/v2/models/model", timeout=10).json()
-        if any(spec["datatype"] == "BYTES" for spec in meta["inputs"]):
+        body = zeros_infer_body(server.url)
+        if body is None:
             pytest.skip(f"{BUNDLED_MODEL.name} takes BYTES: zeros are no valid request for it")
-        inputs = []
-        for spec in meta["inputs"]:
-            shape = [1 if size < 0 else size for size in spec["shape"]]
-            zero = False if spec["datatype"] == "BOOL" else 0
-            data = [zero] * int(np.prod(shape))
-            inputs.append(
-                {"name": spec["name"], "datatype": spec["datatype"], "shape": shape, "data": data}
-            )
-        r = requests.post(
-            f"{server.url}/v2/models/model/infer", json={"inputs": inputs}, timeout=60
-        )
+        r = requests.post(f"{server.url}/v2/models/model/infer", json=body, timeout=60)
         assert r.status_code == 200, r.text
         assert {o["name"] for o in r.json()["outputs"]} == {o["name"] for o in meta["outputs"]}
 
