@@ -18,7 +18,7 @@ find_python = $(or $(shell ls -d $(PYENV_ROOT)/versions/$(1).*/bin/python$(1) 2>
 PYTHON312 ?= $(call find_python,3.12)
 PYTHON313 ?= $(call find_python,3.13)
 
-.PHONY: serve test envs lint pytest pytest-legacy pytest-py312 pytest-py313 pytest-batch model examples bench bench-quick bench-weights bench-batch clean
+.PHONY: serve test envs lint pytest pytest-dev-tools pytest-dev-core pytest-legacy pytest-py312 pytest-py313 pytest-batch model examples bench bench-quick bench-weights bench-batch clean
 
 # The deployed dependencies only (requirements.txt): what `serve` runs on.
 $(RUNTIME)/.installed: requirements.txt
@@ -75,8 +75,16 @@ lint: $(DEV)/.installed
 	$(DEV)/bin/ruff format --check .
 	$(DEV)/bin/shellcheck deploy.sh .ci/run $(wildcard scripts/*.sh bench/*.sh)
 
-pytest: $(DEV)/.installed
-	$(DEV)/bin/python -m pytest
+# Every test in the dev environment, in two runs that `make test` runs side by side: the
+# deploy, convert and benchmark tests (subprocesses and TensorFlow), and all the others.
+DEV_TOOLS_TESTS := tests/deploy tests/convert tests/bench
+pytest: pytest-dev-tools pytest-dev-core
+
+pytest-dev-tools: $(DEV)/.installed
+	$(DEV)/bin/python -m pytest $(DEV_TOOLS_TESTS)
+
+pytest-dev-core: $(DEV)/.installed
+	$(DEV)/bin/python -m pytest $(addprefix --ignore=,$(DEV_TOOLS_TESTS))
 
 # The serving tests again under tflite-runtime; models are built by the dev environment's TensorFlow.
 pytest-legacy: $(LEGACY)/.installed $(DEV)/.installed
@@ -94,8 +102,8 @@ pytest-batch: $(BATCH)/.installed $(DEV)/.installed
 		tests/test_main.py::test_importing_main_loads_nothing_heavy
 
 # Every environment, built in parallel (each pip's output is kept whole by --output-sync);
-# then the test runs, two at a time (the dev run, the longest, beside the others in turn:
-# their servers wait on sockets as much as they compute), each one's output kept whole.
+# then the test runs, two at a time (the dev environment's two, the longest, first; their
+# servers wait on sockets as much as they compute), each one's output kept whole.
 # TEST_JOBS=1 runs them one after another.
 TEST_JOBS ?= 2
 ENVS := $(DEV)/.installed $(LEGACY)/.installed .venv-py312/.installed .venv-py313/.installed \
@@ -104,8 +112,8 @@ envs:
 	$(MAKE) -j $(words $(ENVS)) --output-sync=target $(ENVS)
 
 test: envs
-	$(MAKE) -j $(TEST_JOBS) --output-sync=target pytest lint pytest-legacy pytest-py312 \
-		pytest-py313 pytest-batch
+	$(MAKE) -j $(TEST_JOBS) --output-sync=target pytest-dev-core pytest-dev-tools lint \
+		pytest-legacy pytest-py312 pytest-py313 pytest-batch
 
 # Rebuild model/quantized_model.tflite: train the digits CNN (fixed seed), quantize via the CLI.
 model: $(DEV)/.installed
