@@ -18,7 +18,7 @@ find_python = $(or $(shell ls -d $(PYENV_ROOT)/versions/$(1).*/bin/python$(1) 2>
 PYTHON312 ?= $(call find_python,3.12)
 PYTHON313 ?= $(call find_python,3.13)
 
-.PHONY: serve test envs lint pytest pytest-dev-tools pytest-dev-core pytest-legacy pytest-py312 pytest-py313 pytest-batch model examples bench bench-quick bench-weights bench-batch clean
+.PHONY: serve test envs lint pytest pytest-dev-tools pytest-dev-core pytest-legacy pytest-py312 pytest-py313 pytest-batch model examples bench bench-quick bench-weights bench-repository bench-batch clean
 
 # The deployed dependencies only (requirements.txt): what `serve` runs on.
 $(RUNTIME)/.installed: requirements.txt
@@ -131,6 +131,10 @@ bench: $(DEV)/.installed $(RUNTIME)/.installed
 # BEFORE=<git revision> also measures that revision of the function, for a before/after.
 bench-weights: $(DEV)/.installed $(RUNTIME)/.installed
 	$(DEV)/bin/python -m bench.weights $(if $(BEFORE),--before $(BEFORE))
+
+# The model repository (bench/repository.md): cold start of 10 models vs one, eviction round-robin.
+bench-repository: $(DEV)/.installed $(RUNTIME)/.installed
+	$(DEV)/bin/python -m bench.repository
 
 # Batch prediction figures (docs/batch.md): per-row cost and pictures vs. bare invoke.
 bench-batch: $(BATCH)/.installed $(DEV)/.installed
