@@ -23,6 +23,14 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
+class NotOk(RuntimeError):
+    """A request answered with another status than 200 (``status``)."""
+
+    def __init__(self, path: str, status: int, payload: bytes) -> None:
+        super().__init__(f"POST {path} answered {status}: {payload[:300]!r}")
+        self.status = status
+
+
 class Client:
     """One keep-alive HTTP connection to ``127.0.0.1:port`` (like one busy caller)."""
 
@@ -31,7 +39,7 @@ class Client:
 
     def post(self, path: str, body: bytes, headers: dict[str, str] | None = None) -> float:
         """POST ``body`` (JSON unless ``headers`` say otherwise); the milliseconds until the
-        whole answer was read. Non-200 raises.
+        whole answer was read. Non-200 raises :class:`NotOk`.
 
         A keep-alive connection the server closed while it was idle (gunicorn closes those
         after its keep-alive timeout, as a busy server queues 16 clients) is reopened and the
@@ -46,7 +54,7 @@ class Client:
         payload = response.read()
         ms = (time.perf_counter() - started) * 1000
         if response.status != 200:
-            raise RuntimeError(f"POST {path} answered {response.status}: {payload[:300]!r}")
+            raise NotOk(path, response.status, payload)
         return ms
 
     def _send(

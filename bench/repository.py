@@ -24,7 +24,6 @@ is stopped.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import functools
 import json
@@ -108,16 +107,6 @@ def cold_starts(label: str, model: Path, body: bytes, plan: Plan, log_dir: Path)
     }
 
 
-def _log_lines(text: str, message: str) -> list[dict]:
-    found = []
-    for line in text.splitlines():
-        with contextlib.suppress(ValueError):
-            entry = json.loads(line)
-            if isinstance(entry, dict) and entry.get("message") == message:
-                found.append(entry)
-    return found
-
-
 def round_robin(
     files: list[Path], body: bytes, plan: Plan, log_dir: Path, limit: int | None
 ) -> dict:
@@ -147,15 +136,15 @@ def round_robin(
                         try:
                             times.append(client.post(f"/v1/models/{name}:predict", body))
                             statuses.append(200)
-                        except RuntimeError as e:  # a non-200 answer: kept, not hidden
-                            statuses.append(int(str(e).split(" answered ")[1][:3]))
+                        except latency.NotOk as e:  # a non-200 answer: kept, not hidden
+                            statuses.append(e.status)
             finally:
                 client.close()
             steady = unreclaimable(server.pid, temp_dir)
             logs = server.logs()
     finally:
         shutil.rmtree(temp_dir, ignore_errors=True)
-    loads = _log_lines(logs, "model version loaded")
+    loads = servers.log_entries(logs, "model version loaded")
     return {
         "settings": how + (f"; MEMORY_LIMIT_BYTES={limit}" if limit is not None else ""),
         "limit_bytes": limit,
@@ -165,7 +154,7 @@ def round_robin(
         "p50_ms": statistics.median(times) if times else None,
         "p95_ms": latency.percentile(times, 95) if times else None,
         "loads": len(loads),
-        "unloads": len(_log_lines(logs, "model version unloaded")),
+        "unloads": len(servers.log_entries(logs, "model version unloaded")),
         "held_bytes": {e.get("model", "?"): e.get("held_bytes") for e in loads},  # the last
         "held_per_load_bytes": [e.get("held_bytes") for e in loads],
         "capacity_bytes": loads[0].get("capacity_bytes") if loads else None,

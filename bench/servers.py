@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import os
 import signal
 import socket
@@ -90,6 +91,17 @@ def gunicorn_spec(name: str, app: str, python: Path, body: bytes, **env: str) ->
     argv = (str(python), "-m", "gunicorn", "--chdir", str(REPO), "--bind", "127.0.0.1:{port}")
     argv += ("--workers", "1", "--threads", str(GUNICORN_THREADS), "--log-level", "error", app)
     return ServerSpec(name, argv, "/v1/models/model:predict", body, env)
+
+
+def log_entries(text: str, message: str) -> list[dict]:
+    """The JSON log lines of a server's ``text`` whose message is ``message``."""
+    found = []
+    for line in text.splitlines():
+        with contextlib.suppress(ValueError):
+            entry = json.loads(line)
+            if isinstance(entry, dict) and entry.get("message") == message:
+                found.append(entry)
+    return found
 
 
 @dataclass

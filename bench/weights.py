@@ -106,22 +106,12 @@ def cases(build_dir: Path, manifest: dict, bundled: Path) -> list[Case]:
     return found
 
 
-def _load_lines(log: str) -> list[dict]:
-    lines = []
-    for text in log.splitlines():
-        with contextlib.suppress(ValueError):
-            entry = json.loads(text)
-            if isinstance(entry, dict) and entry.get("message") == "model loaded":
-                lines.append(entry)
-    return lines
-
-
 def _every_worker_loads(server: servers.Server, body: bytes, workers: int) -> None:
     """Send requests on fresh connections until each worker has loaded the model (its load
     line is in the log), so that every instance is measured with all its workers warm;
     bounded to 400 requests."""
     for _ in range(400):
-        if len(_load_lines(server.logs())) >= workers:
+        if len(servers.log_entries(server.logs(), "model loaded")) >= workers:
             return
         client = latency.Client(server.port)
         try:
@@ -156,7 +146,7 @@ def measure_case(case: Case, env: dict[str, str], plan: Plan, log_dir: Path, sou
                     ).per_second
                     for c in plan.clients
                 }  # fmt: skip
-                logs = _load_lines(server.logs())
+                logs = servers.log_entries(server.logs(), "model loaded")
                 cold = server.cold_start_s
             finally:
                 server.stop()

@@ -22,7 +22,7 @@ from pathlib import Path
 from bench import servers, weights
 from bench.__main__ import BUNDLED, REPO, _write, build_models, machine
 from bench.plan import FULL, QUICK
-from bench.report import _table
+from bench.report import _table, targets_table
 from bench.targets import Target
 
 MB = 1e6
@@ -226,11 +226,7 @@ def markdown(results: dict, checked: list[Target]) -> str:
         "",
         "## Targets",
         "",
-        *_table(
-            ["target", "goal", "measured", "verdict"],
-            [[t.name, t.goal, t.figure, f"**{t.verdict}**"] for t in checked],
-            "lllr",
-        ),
+        *targets_table(checked),
         "",
         "## Memory and cold start"
         + (f" (before: `{results['before']['revision']}`)" if results.get("before") else ""),

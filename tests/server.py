@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import socket
 import subprocess
@@ -97,10 +98,7 @@ def zeros_infer_body(url: str, model: str = "model") -> dict | None:
     for spec in meta["inputs"]:
         shape = [1 if size < 0 else size for size in spec["shape"]]
         zero = False if spec["datatype"] == "BOOL" else 0
-        count = 1
-        for size in shape:
-            count *= size
-        data = [zero] * count
+        data = [zero] * math.prod(shape)
         inputs.append(
             {"name": spec["name"], "datatype": spec["datatype"], "shape": shape, "data": data}
         )
