@@ -70,6 +70,8 @@ class Runtime:
     def repository(self) -> Repository | None:
         """The model repository (``MODEL_REPOSITORY``), made on first use but not listed;
         None in single-model mode."""
+        if self._repository is not None:  # every request of a repository: no lock
+            return self._repository
         settings = self.settings
         if not settings.model_repository:
             return None
